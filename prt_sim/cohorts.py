@@ -1,0 +1,524 @@
+"""Patient cohorts: per-patient traits and initial states.
+
+A :class:`Cohort` holds, for ``n`` patients, the traits of :class:`prt_sim.dynamics.Traits`, the
+initial :class:`prt_sim.dynamics.State` (on the first simulated day, 7 days before the first
+visit) and the baseline values it was built from. Each patient has a global id that keys its
+random numbers, so ``cohort[:100]`` simulates exactly like the first 100 patients of ``cohort``.
+
+Two constructors:
+
+- :meth:`Cohort.from_trial_baseline`: draws baseline pain, fear (TSK-11), catastrophizing (PCS),
+  disability (Oswestry), the damage belief (attributions) and chronicity with the Ashar 2022
+  sample's means, SDs and rank correlations (Gaussian copula), then sets each patient's traits so
+  that this baseline is the patient's untreated steady state.
+- :meth:`Cohort.from_records`: the same inversion from observed baseline values per patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ._spec import Validated, spec
+from .dynamics import STATE_RANGES, TRAIT_RANGES, State, Traits, threat
+from .errors import DataFormatError, ValidationError, check_int
+from .params import ModelParams
+from .rng import check_seed, derive_key, normal_array, uniform_array
+
+__all__ = ["Cohort", "CohortSpec", "BASELINE_VARS", "RECORD_COLUMNS"]
+
+#: Baseline variables drawn jointly by :meth:`Cohort.from_trial_baseline` (copula order).
+BASELINE_VARS = ("pain", "fear", "catastrophizing", "avoidance", "belief", "chronicity")
+
+#: Columns understood by :meth:`Cohort.from_records`: (required, allowed range, meaning).
+RECORD_COLUMNS = {
+    "pain_avg": (True, (0.0, 10.0), "baseline average pain, 0-10 (T1 or mean of visits)"),
+    "tsk11": (False, (11.0, 44.0), "TSK-11 sum, 11-44"),
+    "pcs": (False, (0.0, 52.0), "PCS sum, 0-52"),
+    "odi": (False, (0.0, 100.0), "Oswestry Disability Index, 0-100"),
+    "attrib_mb": (False, (0.0, 3.0), "number of mind-brain attributed causes, 0-3"),
+    "chronicity": (False, (0.0, 80.0), "years with back pain"),
+}
+
+# Spearman rank correlations of (pain, TSK-11, PCS, ODI, chronicity) at baseline in the public
+# Ashar 2022 data (n = 151; computed by experiments/baseline_correlations.py), converted to the
+# Gaussian-copula scale with r = 2 sin(pi * rho / 6). The attribution count correlated weakly and
+# noisily (|rho| <= 0.25 on a 0-3 count), so belief enters independent of the others.
+_SPEARMAN = {
+    ("pain", "fear"): 0.18,
+    ("pain", "catastrophizing"): 0.24,
+    ("pain", "avoidance"): 0.44,
+    ("fear", "catastrophizing"): 0.60,
+    ("fear", "avoidance"): 0.43,
+    ("catastrophizing", "avoidance"): 0.42,
+    ("pain", "chronicity"): 0.04,
+    ("fear", "chronicity"): 0.14,
+    ("catastrophizing", "chronicity"): 0.06,
+    ("avoidance", "chronicity"): 0.18,
+}
+
+
+def _default_correlation() -> tuple[tuple[float, ...], ...]:
+    k = len(BASELINE_VARS)
+    r = np.eye(k)
+    for (a, b), rho in _SPEARMAN.items():
+        i, j = BASELINE_VARS.index(a), BASELINE_VARS.index(b)
+        r[i, j] = r[j, i] = 2.0 * np.sin(np.pi * rho / 6.0)
+    return tuple(tuple(float(v) for v in row) for row in r)
+
+
+@dataclass(frozen=True)
+class CohortSpec(Validated):
+    """Distributions a trial-like cohort is drawn from (defaults: Ashar 2022 baseline).
+
+    Latent SDs are the observed SDs with the instruments' measurement noise removed.
+    """
+
+    pain_mean: float = spec(3.0, 0.0, 10.0, "points", "mean steady-state (untreated) weekly pain")
+    pain_sd: float = spec(1.25, 0.0, 5.0, "points", "SD of steady-state weekly pain")
+    entry_shift: float = spec(
+        1.4,
+        0.0,
+        5.0,
+        "points",
+        "extra pain at the eligibility visit from "
+        "selection on a pain threshold (regression to the mean)",
+    )
+    fear_mean: float = spec(0.38, 0.0, 1.0, "fraction", "mean fear, (TSK-11 - 11) / 33")
+    fear_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of latent fear")
+    cat_mean: float = spec(0.20, 0.0, 1.0, "fraction", "mean catastrophizing, PCS / 52")
+    cat_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of latent catastrophizing")
+    avoid_mean: float = spec(0.22, 0.0, 1.0, "fraction", "mean avoidance, Oswestry / 100")
+    avoid_sd: float = spec(0.085, 0.0, 0.5, "fraction", "SD of latent avoidance")
+    belief_mean: float = spec(
+        0.90,
+        0.0,
+        1.0,
+        "fraction",
+        "mean damage belief (1 - mind-brain share of attributed causes: about 10% at baseline)",
+    )
+    belief_sd: float = spec(0.07, 0.0, 0.5, "fraction", "SD of the damage belief")
+    chronicity_median: float = spec(7.0, 0.1, 60.0, "years", "median years with back pain")
+    chronicity_log_sd: float = spec(0.9, 0.0, 3.0, "log years", "SD of log chronicity")
+    safety_mean: float = spec(0.05, 0.0, 0.5, "fraction", "mean initial safety memory")
+    floor_mean: float = spec(0.4, 0.0, 5.0, "points", "mean pain floor (non-amplified pain)")
+    floor_sd: float = spec(0.3, 0.0, 5.0, "points", "SD of the pain floor")
+    edu_efficacy_median: float = spec(
+        0.12, 0.0, 5.0, "1/session", "median per-session education efficacy"
+    )
+    edu_efficacy_log_sd: float = spec(0.8, 0.0, 3.0, "log", "between-patient SD of log efficacy")
+    adherence_mean: float = spec(0.8, 0.0, 1.0, "probability", "mean exposure adherence")
+    adherence_concentration: float = spec(6.0, 0.1, 1000.0, "1", "Beta concentration of adherence")
+    placebo_mean: float = spec(0.17, 0.0, 1.0, "fraction", "mean open-label placebo expectancy")
+    placebo_concentration: float = spec(6.0, 0.1, 1000.0, "1", "Beta concentration of expectancy")
+    correlation: tuple[tuple[float, ...], ...] = field(default_factory=_default_correlation)
+
+    def _check(self) -> None:
+        r = np.asarray(self.correlation, dtype=float)
+        k = len(BASELINE_VARS)
+        if r.shape != (k, k):
+            raise ValidationError(
+                "CohortSpec.correlation", r.shape, f"a {k}x{k} matrix over {BASELINE_VARS}"
+            )
+        if not np.allclose(r, r.T) or not np.allclose(np.diag(r), 1.0) or np.abs(r).max() > 1:
+            raise ValidationError(
+                "CohortSpec.correlation", "matrix", "symmetric, unit diagonal, entries in [-1, 1]"
+            )
+        if np.linalg.eigvalsh(r).min() <= 0:
+            raise ValidationError("CohortSpec.correlation", "matrix", "positive definite")
+        object.__setattr__(self, "correlation", tuple(tuple(float(v) for v in row) for row in r))
+
+
+def _beta_ppf(u: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """Beta quantiles with a given mean and SD (SD shrunk if impossible for that mean)."""
+    mean = min(max(mean, 1e-3), 1 - 1e-3)
+    var = min(sd**2, 0.9 * mean * (1 - mean))
+    if var <= 0:
+        return np.full_like(u, mean)
+    conc = mean * (1 - mean) / var - 1
+    return stats.beta.ppf(u, mean * conc, (1 - mean) * conc)
+
+
+def _beta_mc(u: np.ndarray, mean: float, conc: float) -> np.ndarray:
+    mean = min(max(mean, 1e-3), 1 - 1e-3)
+    return stats.beta.ppf(u, mean * conc, (1 - mean) * conc)
+
+
+class Cohort:
+    """Patients' traits and initial states (arrays over patients).
+
+    Build with :meth:`from_trial_baseline` or :meth:`from_records`; index with ``cohort[a:b]``
+    or an integer array; ``len(cohort)`` is the number of patients.
+    """
+
+    def __init__(
+        self,
+        traits: Traits,
+        state: State,
+        patient_id: np.ndarray,
+        baseline: Mapping[str, np.ndarray] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        n = len(patient_id)
+        self.patient_id = np.ascontiguousarray(patient_id, dtype=np.uint64)
+        self.traits = Traits(
+            *(np.ascontiguousarray(np.broadcast_to(np.asarray(v, float), (n,))) for v in traits)
+        )
+        self.state = State(
+            *(np.ascontiguousarray(np.broadcast_to(np.asarray(v, float), (n,))) for v in state)
+        )
+        self.baseline = {k: np.asarray(v) for k, v in (baseline or {}).items()}
+        self.meta = dict(meta or {})
+        self._validate()
+
+    # -- container protocol -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.patient_id)
+
+    @property
+    def n(self) -> int:
+        """Number of patients."""
+        return len(self)
+
+    def __getitem__(self, idx) -> Cohort:
+        if isinstance(idx, (int, np.integer)):
+            idx = slice(int(idx), int(idx) + 1 if int(idx) != -1 else None)
+        return Cohort(
+            Traits(*(v[idx] for v in self.traits)),
+            State(*(v[idx] for v in self.state)),
+            self.patient_id[idx],
+            {k: v[idx] for k, v in self.baseline.items()},
+            self.meta,
+        )
+
+    def __repr__(self) -> str:
+        return f"Cohort(n={len(self)}, source={self.meta.get('source', '?')!r})"
+
+    @staticmethod
+    def concat(cohorts: list[Cohort]) -> Cohort:
+        """Concatenate cohorts (patient ids must stay unique)."""
+        pid = np.concatenate([c.patient_id for c in cohorts])
+        if len(np.unique(pid)) != len(pid):
+            raise ValidationError(
+                "Cohort.patient_id",
+                "duplicates",
+                "unique patient ids",
+                "use id_offset= when building cohorts to concatenate",
+            )
+        keys = set.intersection(*(set(c.baseline) for c in cohorts))
+        return Cohort(
+            Traits(*(np.concatenate(v) for v in zip(*(c.traits for c in cohorts)))),
+            State(*(np.concatenate(v) for v in zip(*(c.state for c in cohorts)))),
+            pid,
+            {k: np.concatenate([c.baseline[k] for c in cohorts]) for k in keys},
+            cohorts[0].meta,
+        )
+
+    def traits_array(self) -> np.ndarray:
+        """float64[10, n] traits in :class:`Traits` order (what the engine consumes)."""
+        return np.stack(self.traits)
+
+    def state_array(self) -> np.ndarray:
+        """float64[7, n] initial state in :class:`State` order."""
+        return np.stack(self.state)
+
+    def to_dataset(self) -> xr.Dataset:
+        """Traits, initial state and baseline as an ``xarray.Dataset`` over ``patient``."""
+        coords = {"patient": self.patient_id.astype(np.int64)}
+        data = {f"trait_{k}": ("patient", v) for k, v in self.traits._asdict().items()}
+        data |= {f"init_{k}": ("patient", v) for k, v in self.state._asdict().items()}
+        data |= {f"baseline_{k}": ("patient", v) for k, v in self.baseline.items()}
+        return xr.Dataset(data, coords=coords)
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> Cohort:
+        """Inverse of :meth:`to_dataset`."""
+        traits = Traits(*(ds[f"trait_{k}"].values for k in Traits._fields))
+        state = State(*(ds[f"init_{k}"].values for k in State._fields))
+        base = {
+            k[len("baseline_") :]: ds[k].values for k in ds.data_vars if k.startswith("baseline_")
+        }
+        return cls(traits, state, ds["patient"].values.astype(np.uint64), base)
+
+    def _validate(self) -> None:
+        n = len(self)
+        for name, (lo, hi) in TRAIT_RANGES.items():
+            v = getattr(self.traits, name)
+            bad = ~((v >= lo) & (v <= hi))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValidationError(f"Cohort.traits.{name}[{i}]", float(v[i]), f"[{lo}, {hi}]")
+        for name, (lo, hi) in STATE_RANGES.items():
+            v = getattr(self.state, name)
+            bad = ~((v >= lo) & (v <= hi))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValidationError(f"Cohort.state.{name}[{i}]", float(v[i]), f"[{lo}, {hi}]")
+        if len(np.unique(self.patient_id)) != n:
+            raise ValidationError("Cohort.patient_id", "duplicates", "unique patient ids")
+
+    # -- constructors ----------------------------------------------------------------------------
+    @classmethod
+    def from_trial_baseline(
+        cls,
+        n: int,
+        seed: int = 0,
+        *,
+        spec: CohortSpec | None = None,
+        params: ModelParams | None = None,
+        id_offset: int = 0,
+    ) -> Cohort:
+        """Draw ``n`` patients like the Ashar 2022 sample at baseline.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients, 1 to 10**8.
+        seed : int
+            Seed; patient ``i``'s draws depend only on ``(seed, id_offset + i)``, so a larger
+            cohort from the same seed starts with the same patients.
+        spec : CohortSpec, optional
+            Baseline distributions (default: the trial's).
+        params : ModelParams, optional
+            Dynamics used to make the baseline each patient's untreated steady state.
+        id_offset : int
+            First patient id (to build several disjoint cohorts from one seed).
+
+        Returns
+        -------
+        Cohort
+        """
+        n = check_int("n", n, 1, 10**8)
+        seed = check_seed(seed)
+        id_offset = check_int("id_offset", id_offset, 0, 2**62)
+        spec = spec or CohortSpec()
+        params = params or ModelParams()
+        pids = np.arange(id_offset, id_offset + n, dtype=np.uint64)
+        key = np.uint64(derive_key(seed, "cohort"))
+        k = len(BASELINE_VARS)
+        z = np.stack([normal_array(key, pids, np.uint64(2 * j)) for j in range(k)])
+        chol = np.linalg.cholesky(np.asarray(spec.correlation))
+        u = stats.norm.cdf(chol @ z)
+        u = np.clip(u, 1e-12, 1 - 1e-12)
+        # Pain: a normal truncated to [0.5, 9.5] points.
+        scale = max(spec.pain_sd, 1e-9)
+        lo, hi = (0.5 - spec.pain_mean) / scale, (9.5 - spec.pain_mean) / scale
+        pain = stats.truncnorm.ppf(u[0], lo, hi, loc=spec.pain_mean, scale=scale)
+        baseline = {
+            "pain": pain,
+            "fear": _beta_ppf(u[1], spec.fear_mean, spec.fear_sd),
+            "catastrophizing": _beta_ppf(u[2], spec.cat_mean, spec.cat_sd),
+            "avoidance": _beta_ppf(u[3], spec.avoid_mean, spec.avoid_sd),
+            "belief": _beta_ppf(u[4], spec.belief_mean, spec.belief_sd),
+            "chronicity": np.clip(
+                spec.chronicity_median * np.exp(spec.chronicity_log_sd * stats.norm.ppf(u[5])),
+                0.1,
+                80,
+            ),
+        }
+        response = _response_traits(key, pids, spec)
+        # The selection shift at eligibility: an elevated initial fluctuation whose 7-day mean
+        # at the first visit is entry_shift points (it then decays with the AR(1) persistence).
+        phi, sd = params.fluct_persistence, params.fluct_sd
+        z0 = normal_array(key, pids, np.uint64(200))
+        if sd > 0 and spec.entry_shift > 0:
+            window = (1 - phi**7) / (7 * (1 - phi))
+            z0 = z0 + spec.entry_shift / (sd * window)
+        traits, state = _steady_state(baseline, response, z0, params)
+        meta = {"source": "trial_baseline", "seed": seed, "spec": spec.to_dict()}
+        return cls(traits, state, pids, baseline, meta)
+
+    @classmethod
+    def from_records(
+        cls,
+        table: Any,
+        *,
+        seed: int = 0,
+        spec: CohortSpec | None = None,
+        params: ModelParams | None = None,
+        name: str = "records",
+        id_column: str | None = None,
+    ) -> Cohort:
+        """Build a cohort from observed baseline values, one row per patient.
+
+        Parameters
+        ----------
+        table : mapping of column -> 1-D array, or a pandas DataFrame
+            Columns in :data:`RECORD_COLUMNS`; ``pain_avg`` is required. Missing optional
+            columns (or NaN cells in them) are filled with the population means of ``spec``.
+        seed : int
+            Seed for the response traits not observable at baseline (education efficacy,
+            adherence, placebo response, pain floor, initial fluctuation).
+        spec, params : optional
+            As in :meth:`from_trial_baseline`.
+        name : str
+            Name of the table, used in error messages.
+        id_column : str, optional
+            Column of integer patient ids (default: row numbers).
+
+        Raises
+        ------
+        DataFormatError
+            A missing required column, a non-numeric cell, or a value out of its range
+            (the message names the column and the row).
+        """
+        spec = spec or CohortSpec()
+        params = params or ModelParams()
+        seed = check_seed(seed)
+        try:
+            columns = list(table.keys())
+        except AttributeError:
+            raise DataFormatError(
+                "cohort table must be a mapping of columns or a DataFrame", file=name
+            ) from None
+        if "pain_avg" not in columns:
+            raise DataFormatError(
+                "missing required column 'pain_avg'", file=name, column="pain_avg"
+            )
+        n = len(np.asarray(table["pain_avg"]))
+        if n == 0:
+            raise DataFormatError("cohort table has no rows", file=name)
+        vals = {}
+        for col, (required, (lo, hi), _) in RECORD_COLUMNS.items():
+            if col not in columns:
+                continue
+            try:
+                v = np.asarray(table[col], dtype=float)
+            except (TypeError, ValueError):
+                raw = np.asarray(table[col], dtype=object)
+                for r, cell in enumerate(raw):
+                    try:
+                        float(cell)
+                    except (TypeError, ValueError):
+                        raise DataFormatError(
+                            f"non-numeric value {cell!r}", file=name, column=col, row=r
+                        ) from None
+                raise
+            if v.shape != (n,):
+                raise DataFormatError(
+                    f"column has shape {v.shape}, expected ({n},)", file=name, column=col
+                )
+            if required and np.isnan(v).any():
+                r = int(np.argmax(np.isnan(v)))
+                raise DataFormatError(
+                    "missing value in a required column", file=name, column=col, row=r
+                )
+            bad = ~np.isnan(v) & ((v < lo) | (v > hi))
+            if bad.any():
+                r = int(np.argmax(bad))
+                raise DataFormatError(
+                    f"value {v[r]:g} outside the allowed range [{lo:g}, {hi:g}]",
+                    file=name,
+                    column=col,
+                    row=r,
+                )
+            vals[col] = v
+        if id_column is not None:
+            if id_column not in columns:
+                raise DataFormatError(
+                    f"missing id column {id_column!r}", file=name, column=id_column
+                )
+            pids = np.asarray(table[id_column])
+            if not np.issubdtype(pids.dtype, np.integer) or (pids < 0).any():
+                raise DataFormatError(
+                    "patient ids must be non-negative integers", file=name, column=id_column
+                )
+            if len(np.unique(pids)) != n:
+                raise DataFormatError("duplicate patient ids", file=name, column=id_column)
+            pids = pids.astype(np.uint64)
+        else:
+            pids = np.arange(n, dtype=np.uint64)
+
+        def col(c: str, default: float) -> np.ndarray:
+            v = vals.get(c, np.full(n, np.nan))
+            return np.where(np.isnan(v), default, v)
+
+        # Attribution counts are coarse (0-3): shrink toward the population mean belief.
+        mb = vals.get("attrib_mb", np.full(n, np.nan))
+        w = 3.0 / (3.0 + 10.0)  # pseudo-count 10 for the prior mean
+        belief = np.where(
+            np.isnan(mb), spec.belief_mean, (1 - w) * spec.belief_mean + w * (1 - mb / 3.0)
+        )
+        baseline = {
+            "pain": np.clip(col("pain_avg", spec.pain_mean), 0.3, 10.0),
+            "fear": np.clip((col("tsk11", 11 + 33 * spec.fear_mean) - 11) / 33, 0.01, 1.0),
+            "catastrophizing": np.clip(col("pcs", 52 * spec.cat_mean) / 52, 0.0, 1.0),
+            "avoidance": np.clip(col("odi", 100 * spec.avoid_mean) / 100, 0.0, 1.0),
+            "belief": np.clip(belief, 0.05, 0.99),
+            "chronicity": col("chronicity", spec.chronicity_median),
+        }
+        key = np.uint64(derive_key(seed, "cohort-records"))
+        response = _response_traits(key, pids, spec)
+        z0 = normal_array(key, pids, np.uint64(200))
+        traits, state = _steady_state(baseline, response, z0, params)
+        meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
+        return cls(traits, state, pids, baseline, meta)
+
+
+def _response_traits(key: np.uint64, pids: np.ndarray, spec: CohortSpec) -> dict[str, np.ndarray]:
+    """Traits not observable at baseline, drawn independently per patient (keyed on its id)."""
+    u = [np.clip(uniform_array(key, pids, np.uint64(100 + j)), 1e-12, 1 - 1e-12) for j in range(5)]
+    n = len(pids)
+    return {
+        "safety": _beta_mc(u[0], spec.safety_mean, 20.0) if spec.safety_mean > 0 else np.zeros(n),
+        "floor": np.clip(spec.floor_mean + spec.floor_sd * stats.norm.ppf(u[1]), 0.0, 10.0),
+        "edu_efficacy": np.clip(
+            spec.edu_efficacy_median * np.exp(spec.edu_efficacy_log_sd * stats.norm.ppf(u[2])), 0, 5
+        ),
+        "adherence": _beta_mc(u[3], spec.adherence_mean, spec.adherence_concentration),
+        "placebo_response": _beta_mc(u[4], spec.placebo_mean, spec.placebo_concentration),
+    }
+
+
+def _steady_state(
+    baseline: dict[str, np.ndarray],
+    response: dict[str, np.ndarray],
+    z0: np.ndarray,
+    params: ModelParams,
+) -> tuple[Traits, State]:
+    """Traits that make the given baseline each patient's untreated steady state.
+
+    Fear, avoidance and catastrophizing relax toward proportional targets, so their propensities
+    are ratios of baseline values; the gain is whatever makes baseline pain equal floor + gain *
+    threat + the expected flare pain. Values are clipped to the trait ranges (a patient whose
+    baseline cannot be matched exactly gets the nearest admissible traits).
+    """
+    p = params.to_tuple()
+    safety = np.clip(response["safety"], 0.0, 0.5)
+    schema = np.clip(baseline["belief"] / (1.0 - safety), 0.02, 1.0)
+    b = schema * (1.0 - safety)
+    fear_prop = np.clip(baseline["fear"] / b, 0.0, 1.0)
+    fear = fear_prop * b
+    avoid_prop = np.clip(baseline["avoidance"] / np.maximum(fear, 1e-3), 0.0, 3.0)
+    avoidance = np.minimum(1.0, avoid_prop * fear)
+    pain = baseline["pain"]
+    w = params.cat_belief_weight
+    cat_prop = np.clip(baseline["catastrophizing"] / (w * b + (1 - w) * pain / 10.0 + 1e-9), 0, 1)
+    cat = cat_prop * (w * b + (1 - w) * pain / 10.0)
+    floor = np.minimum(response["floor"], 0.8 * pain)
+    # Mean flare intensity of the stationary flare process (ignoring the cap at 1).
+    flare_mean = params.flare_rate / (1.0 - np.exp(-1.0 / params.flare_duration))
+    s_tmp = State(
+        safety, cat, fear, avoidance, np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
+    )
+    t = threat(b, s_tmp, p)
+    gain = np.clip((pain - floor - params.flare_pain * flare_mean) / np.maximum(t, 1e-3), 0.0, 10.0)
+    traits = Traits(
+        schema,
+        floor,
+        gain,
+        fear_prop,
+        avoid_prop,
+        cat_prop,
+        response["edu_efficacy"],
+        response["adherence"],
+        response["placebo_response"],
+        np.clip(baseline["chronicity"], 0.0, 80.0),
+    )
+    state = State(safety, cat, fear, avoidance, np.zeros_like(b), z0, np.zeros_like(b))
+    return traits, state

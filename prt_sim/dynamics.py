@@ -1,0 +1,199 @@
+r"""The daily update of one patient: the single source of truth for the model's equations.
+
+:func:`daily_step` is written once, with elementwise arithmetic and ``np.exp`` /
+``np.minimum`` / ``np.maximum`` only, so the *same function* runs
+
+- on numpy arrays (one element per patient): the reference and vectorised path;
+- compiled by numba on scalars inside the simulator's parallel kernel
+  (:mod:`prt_sim.engine` compiles this very function: :data:`daily_step_jit`);
+- with expected values in place of random shocks (``Shocks.expected``) for the deterministic
+  skeleton that the inference layer differentiates.
+
+Every term is documented in ``docs/model.md``. Notation: state ``s``, traits ``x``, calendar drive
+``d``, random shocks ``z``, population parameters ``p`` (:class:`prt_sim.params.DynParams`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba.extending import register_jitable
+
+__all__ = [
+    "State",
+    "Traits",
+    "Drive",
+    "Shocks",
+    "STATE_RANGES",
+    "TRAIT_RANGES",
+    "belief",
+    "threat",
+    "pain",
+    "daily_step",
+    "daily_step_jit",
+]
+
+
+class State(NamedTuple):
+    """Daily latent state of a patient (each field a scalar or an array over patients)."""
+
+    safety: float  #: safety memory (learned "movement/pain is safe"), 0-1; inhibits the schema
+    catastrophizing: float  #: catastrophizing, 0-1 (PCS / 52)
+    fear: float  #: fear of movement, 0-1 ((TSK-11 - 11) / 33)
+    avoidance: float  #: activity restriction, 0-1 (drives Oswestry / 100)
+    expectancy: float  #: open-label placebo expectancy: fraction of amplified pain removed, 0-1
+    fluctuation: float  #: standardised AR(1) day-to-day fluctuation, unbounded (stationary N(0,1))
+    flare: float  #: current flare intensity, 0-1 (1 on the day a flare starts, then decays)
+
+
+class Traits(NamedTuple):
+    """Fixed per-patient characteristics (each field a scalar or an array over patients)."""
+
+    schema: float  #: strength of the old "pain means damage" schema, 0-1
+    floor: float  #: pain with no threat amplification (little tissue input), 0-10 points
+    gain: float  #: amplification at full threat appraisal, 0-10 points
+    fear_prop: float  #: fear of movement per unit belief, 0-1
+    avoid_prop: float  #: avoidance per unit fear, 0-3 (target clipped to 1)
+    cat_prop: float  #: catastrophizing propensity, 0-1
+    edu_efficacy: float  #: safety learned per education session (exponent), 0-5
+    adherence: float  #: probability of doing the guided exposure in a session, 0-1
+    placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
+    chronicity: float  #: years with back pain, 0-80
+
+
+class Drive(NamedTuple):
+    """What the calendar delivers on a day, before patient-level attendance."""
+
+    education: float  #: education dose in sessions (1 = one session), >= 0
+    exposure: float  #: guided exposure dose in sessions, >= 0
+    placebo: float  #: open-label placebo administered (0 or 1)
+    self_guided: float  #: self-guided education (workbook, website) in sessions/day, >= 0
+
+
+class Shocks(NamedTuple):
+    """Random inputs of a day. The simulator draws them; the skeleton uses expectations."""
+
+    noise: float  #: standard normal innovation of the fluctuation
+    flare: float  #: 1 if a flare starts today else 0 (expected: the flare probability)
+    attend: float  #: 1 if the patient attends today's session else 0 (expected: attendance prob.)
+    adhere: float  #: 1 if the guided exposure is done else 0 (expected: the adherence trait)
+
+
+#: Allowed ranges of the state variables (used by tests and validators).
+STATE_RANGES = {
+    "safety": (0.0, 1.0),
+    "catastrophizing": (0.0, 1.0),
+    "fear": (0.0, 1.0),
+    "avoidance": (0.0, 1.0),
+    "expectancy": (0.0, 1.0),
+    "fluctuation": (-np.inf, np.inf),
+    "flare": (0.0, 1.0),
+}
+
+#: Allowed ranges of the traits (the cohort validates against these).
+TRAIT_RANGES = {
+    "schema": (0.0, 1.0),
+    "floor": (0.0, 10.0),
+    "gain": (0.0, 10.0),
+    "fear_prop": (0.0, 1.0),
+    "avoid_prop": (0.0, 3.0),
+    "cat_prop": (0.0, 1.0),
+    "edu_efficacy": (0.0, 5.0),
+    "adherence": (0.0, 1.0),
+    "placebo_response": (0.0, 1.0),
+    "chronicity": (0.0, 80.0),
+}
+
+
+@register_jitable
+def belief(s, x):
+    """Effective belief that pain signals damage, 0-1: the schema inhibited by safety memory."""
+    return x.schema * (1.0 - s.safety)
+
+
+@register_jitable
+def threat(b, s, p):
+    """Threat appraisal of pain, 0-1: a logistic of belief plus weighted catastrophizing."""
+    return 1.0 / (
+        1.0
+        + np.exp(
+            -p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
+        )
+    )
+
+
+@register_jitable
+def pain(s, x, p, flare):
+    """Daily pain, 0-10: floor + gain * threat * (1 - placebo) + flare + fluctuation, clipped."""
+    amplified = x.gain * threat(belief(s, x), s, p) * (1.0 - s.expectancy)
+    raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * s.fluctuation
+    return np.minimum(10.0, np.maximum(0.0, raw))
+
+
+@register_jitable
+def daily_step(s, x, d, z, p):
+    """Advance one patient (or an array of patients) by one day.
+
+    Parameters
+    ----------
+    s : State
+        Today's state (fields scalars or arrays over patients, ranges in :data:`STATE_RANGES`).
+    x : Traits
+        Per-patient traits (ranges in :data:`TRAIT_RANGES`).
+    d : Drive
+        Calendar input for today (doses >= 0, placebo 0-1).
+    z : Shocks
+        Today's random inputs: 0/1 draws in the simulator, expected values in the skeleton.
+    p : DynParams
+        Population parameters (:meth:`prt_sim.params.ModelParams.to_tuple`).
+
+    Returns
+    -------
+    (State, pain)
+        Tomorrow's state and today's pain (0-10 points).
+    """
+    b = belief(s, x)
+    # A flare starts today (z.flare) on top of the decaying previous one.
+    flare = np.minimum(1.0, s.flare * np.exp(-1.0 / p.flare_duration) + z.flare)
+    today_pain = pain(s, x, p, flare)
+
+    # Treatment delivered to this patient today.
+    session = d.education * z.attend
+    exposure_guided = d.exposure * z.attend * z.adhere
+    # Everyday movement is exposure only where the patient does not avoid, and it disconfirms
+    # only to the degree it is appraised with the safety frame (safety memory): untreated
+    # patients with little safety memory learn little from it.
+    exposure_everyday = p.everyday_activity * (1.0 - s.avoidance) * s.safety
+    plasticity = np.exp(-p.chronicity_effect * x.chronicity)
+    # Prediction error of exposure: the harm expected (belief) did not happen.
+    learn = plasticity * (
+        x.edu_efficacy * (session + d.self_guided)
+        + p.exposure_learning * (exposure_guided + exposure_everyday) * b
+    )
+    safety = 1.0 - (1.0 - s.safety) * np.exp(-learn)
+    # Safety memory fades without practice (avoidance), and a new flare read as damage
+    # (to the degree of the belief) reinstates the old schema.
+    safety = safety * np.exp(-p.safety_decay * s.avoidance) * (1.0 - p.reinstatement * z.flare * b)
+
+    fear = s.fear + p.fear_rate * (x.fear_prop * b - s.fear)
+    avoidance = s.avoidance + p.avoid_rate * (np.minimum(1.0, x.avoid_prop * s.fear) - s.avoidance)
+    cat_target = x.cat_prop * (
+        p.cat_belief_weight * b + (1.0 - p.cat_belief_weight) * today_pain / 10.0
+    )
+    catastrophizing = s.catastrophizing + p.cat_rate * (cat_target - s.catastrophizing)
+    # The placebo sets the expectancy to the patient's response, after which it fades.
+    faded = s.expectancy * np.exp(-1.0 / p.placebo_duration)
+    injected = d.placebo * z.attend
+    expectancy = faded + injected * (x.placebo_response - faded)
+    phi = p.fluct_persistence
+    fluctuation = phi * s.fluctuation + np.sqrt(1.0 - phi * phi) * z.noise
+
+    new = State(safety, catastrophizing, fear, avoidance, expectancy, fluctuation, flare)
+    return new, today_pain
+
+
+# ``register_jitable`` leaves the functions plain Python for numpy callers and lets numba compile
+# the very same source where they are called from jitted code (the simulator's kernel).
+daily_step_jit = numba.njit(cache=True)(daily_step)

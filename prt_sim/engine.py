@@ -1,0 +1,225 @@
+"""The numba engine: advances many patients through days, and observes them at visits.
+
+Patients run in parallel (``prange``), days run inside each patient's loop so the state stays in
+registers; each day calls :data:`prt_sim.dynamics.daily_step_jit`, the one definition of the
+model. Random draws are keyed on (stream key, patient id, day, stream) (:mod:`prt_sim.rng`), so
+a patient's history does not depend on the chunking or the number of threads.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_jit, pain, threat
+from .instruments import report_pain, report_sum
+from .rng import normal, patient_key, uniform
+
+__all__ = ["advance", "observe", "prime_ring", "DAILY_VARS", "LATENT_VARS", "STREAMS"]
+
+#: Counter slots per patient-day, by use. Noise uses two (Box-Muller).
+STREAMS = {"noise": 0, "flare": 2, "attend": 3, "adhere": 4, "dropout": 5}
+_PER_DAY = np.uint64(16)
+_DAY_OFFSET = 1 << 20  # keeps counters non-negative for negative study days
+
+#: Variables recorded per (patient, day) when daily history is requested.
+DAILY_VARS = (
+    "pain",
+    "belief",
+    "fear",
+    "catastrophizing",
+    "avoidance",
+    "safety",
+    "expectancy",
+    "flare",
+)
+#: Latent variables recorded at each visit.
+LATENT_VARS = (
+    "belief",
+    "threat",
+    "pain_week",
+    "fear",
+    "catastrophizing",
+    "avoidance",
+    "safety",
+    "expectancy",
+)
+
+
+@numba.njit(cache=True)
+def _load(state, traits, i):
+    s = State(
+        state[0, i], state[1, i], state[2, i], state[3, i], state[4, i], state[5, i], state[6, i]
+    )
+    x = Traits(
+        traits[0, i],
+        traits[1, i],
+        traits[2, i],
+        traits[3, i],
+        traits[4, i],
+        traits[5, i],
+        traits[6, i],
+        traits[7, i],
+        traits[8, i],
+        traits[9, i],
+    )
+    return s, x
+
+
+@numba.njit(inline="always", cache=True)
+def _counter(day, slot):
+    return np.uint64(day + _DAY_OFFSET) * _PER_DAY + np.uint64(slot)
+
+
+@numba.njit(parallel=True, cache=True)
+def prime_ring(state, traits, ring, p):
+    """Fill each patient's 7-day pain memory with the pain of its initial state (no noise)."""
+    for i in numba.prange(state.shape[1]):
+        s, x = _load(state, traits, i)
+        v = pain(s, x, p, s.flare)
+        for k in range(ring.shape[0]):
+            ring[k, i] = v
+
+
+@numba.njit(parallel=True, cache=True)
+def advance(
+    state,
+    traits,
+    pids,
+    treating,
+    attended,
+    ring,
+    key,
+    start_day,
+    t0,
+    t1,
+    education,
+    exposure,
+    placebo,
+    session,
+    self_guided,
+    flare_mult,
+    attendance,
+    dropout,
+    p,
+    daily,
+    daily_t0,
+):
+    """Advance every patient from timeline index ``t0`` to ``t1`` (exclusive), in place.
+
+    Parameters
+    ----------
+    state : float64[7, n]
+        Patient states (:class:`prt_sim.dynamics.State` order); updated in place.
+    traits : float64[10, n]
+        Patient traits (:class:`prt_sim.dynamics.Traits` order).
+    pids : uint64[n]
+        Global patient ids (key the random numbers).
+    treating : bool[n]
+        Whether the patient is (still) in treatment; updated by dropout.
+    attended : int32[n]
+        Sessions attended so far; updated.
+    ring : float64[7, n]
+        Pain of the last 7 days, indexed by ``timeline index % 7``; updated.
+    key : uint64
+        Stream key of this simulation.
+    start_day : int
+        Study day of timeline index 0.
+    education, exposure, placebo, self_guided, flare_mult : float64[T]
+        Calendar drive per timeline index; ``session`` bool[T] marks session days.
+    attendance, dropout : float
+        Protocol probabilities.
+    p : DynParams
+        Population parameters.
+    daily : float32[len(DAILY_VARS), n, D]
+        Daily record (``D = 0`` to record nothing); column ``t - daily_t0``.
+    """
+    n = state.shape[1]
+    record = daily.shape[2] > 0
+    n_ring = ring.shape[0]
+    for i in numba.prange(n):
+        pk = patient_key(key, pids[i])
+        s, x = _load(state, traits, i)
+        on = treating[i]
+        n_att = attended[i]
+        for t in range(t0, t1):
+            day = start_day + t
+            c = _counter(day, 0)
+            noise = normal(pk, c)
+            flare = 1.0 if uniform(pk, c + np.uint64(2)) < p.flare_rate * flare_mult[t] else 0.0
+            attend = 0.0
+            adhere = 0.0
+            if on and session[t]:
+                if uniform(pk, c + np.uint64(3)) < attendance:
+                    attend = 1.0
+                    n_att += 1
+                    if uniform(pk, c + np.uint64(4)) < x.adherence:
+                        adhere = 1.0
+                    if uniform(pk, c + np.uint64(5)) < dropout:
+                        on = False
+            sg = self_guided[t] if treating[i] else 0.0
+            d = Drive(education[t], exposure[t], placebo[t], sg)
+            z = Shocks(noise, flare, attend, adhere)
+            b = belief(s, x)
+            s_new, today = daily_step_jit(s, x, d, z, p)
+            ring[t % n_ring, i] = today
+            if record:
+                j = t - daily_t0
+                daily[0, i, j] = today
+                daily[1, i, j] = b
+                daily[2, i, j] = s.fear
+                daily[3, i, j] = s.catastrophizing
+                daily[4, i, j] = s.avoidance
+                daily[5, i, j] = s.safety
+                daily[6, i, j] = s.expectancy
+                daily[7, i, j] = s_new.flare
+            s = s_new
+        for k in range(7):
+            state[k, i] = s[k]
+        treating[i] = on
+        attended[i] = n_att
+
+
+@numba.njit(parallel=True, cache=True)
+def observe(state, traits, ring, pids, key, day, response, p, instruments, latent, j):
+    """Observe every patient at a visit on study ``day`` into column ``j`` of the outputs.
+
+    ``instruments`` is float32[5, V, n] (NaN where unobserved), ``latent`` float32[8, V, n]
+    (``V = 0`` rows to skip latent recording). Pain is the mean of the 7-day memory.
+    """
+    n = state.shape[1]
+    rec_latent = latent.shape[1] > 0
+    for i in numba.prange(n):
+        pk = patient_key(key, pids[i])
+        c = _counter(day, 0)
+        s, x = _load(state, traits, i)
+        week = 0.0
+        for k in range(ring.shape[0]):
+            week += ring[k, i]
+        week /= ring.shape[0]
+        b = belief(s, x)
+        if rec_latent:
+            latent[0, j, i] = b
+            latent[1, j, i] = threat(b, s, p)
+            latent[2, j, i] = week
+            latent[3, j, i] = s.fear
+            latent[4, j, i] = s.catastrophizing
+            latent[5, j, i] = s.avoidance
+            latent[6, j, i] = s.safety
+            latent[7, j, i] = s.expectancy
+        if uniform(pk, c + np.uint64(15)) >= response:
+            for k in range(5):
+                instruments[k, j, i] = np.nan
+            continue
+        sd = p.item_noise_sd
+        instruments[0, j, i] = report_pain(week, normal(pk, c), p.pain_report_sd)
+        instruments[1, j, i] = 11.0 + report_sum(
+            s.fear, normal(pk, c + np.uint64(2)), sd, 33, uniform(pk, c + np.uint64(4))
+        )
+        instruments[2, j, i] = report_sum(
+            s.catastrophizing, normal(pk, c + np.uint64(5)), sd, 52, uniform(pk, c + np.uint64(7))
+        )
+        instruments[3, j, i] = report_sum(1.0 - b, 0.0, 0.0, 3, uniform(pk, c + np.uint64(8)))
+        instruments[4, j, i] = 2.0 * report_sum(
+            s.avoidance, normal(pk, c + np.uint64(9)), sd, 50, uniform(pk, c + np.uint64(11))
+        )

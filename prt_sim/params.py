@@ -1,0 +1,150 @@
+"""Population parameters of the daily dynamics (:class:`ModelParams`).
+
+Defaults were chosen by hand so that simulated trial arms land near the published Ashar 2022
+figures (see ``docs/model.md``); the fitting layer refines them. Every field has a unit and an
+allowed range; out-of-range values raise :class:`prt_sim.errors.ValidationError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+from ._spec import Validated, spec
+
+__all__ = ["ModelParams", "DynParams"]
+
+
+@dataclass(frozen=True)
+class ModelParams(Validated):
+    """Population-level constants of the daily update (shared by all patients).
+
+    Per-patient differences live in the cohort's traits (:class:`prt_sim.cohorts.Cohort`).
+    See ``docs/model.md`` for the equation each parameter enters.
+    """
+
+    # threat appraisal -> pain amplification
+    threat_slope: float = spec(
+        10.0,
+        0.0,
+        50.0,
+        "1/belief",
+        "steepness of threat appraisal as a "
+        "logistic function of belief (+ weighted catastrophizing)",
+        lo_open=True,
+    )
+    threat_midpoint: float = spec(
+        0.65, 0.0, 1.5, "belief units", "belief level at which threat appraisal is one half"
+    )
+    cat_threat_weight: float = spec(
+        0.5, 0.0, 2.0, "1", "weight of catastrophizing in threat appraisal"
+    )
+    # day-to-day fluctuation and flare-ups
+    fluct_sd: float = spec(
+        0.7,
+        0.0,
+        5.0,
+        "pain points",
+        "SD of the stationary autocorrelated day-to-day pain fluctuation",
+    )
+    fluct_persistence: float = spec(
+        0.94,
+        0.0,
+        1.0,
+        "1/day",
+        "AR(1) coefficient of the daily fluctuation (0 = white noise)",
+        hi_open=True,
+    )
+    flare_rate: float = spec(
+        1 / 60,
+        0.0,
+        1.0,
+        "1/day",
+        "daily probability of a flare-up (stressful life events multiply it)",
+    )
+    flare_pain: float = spec(2.5, 0.0, 10.0, "pain points", "extra pain on the day a flare starts")
+    flare_duration: float = spec(
+        5.0, 0.0, 365.0, "days", "e-folding time of a flare's pain", lo_open=True
+    )
+    reinstatement: float = spec(
+        0.05,
+        0.0,
+        1.0,
+        "1",
+        "share of safety memory lost when a flare is "
+        "read fully as damage (read as damage to the degree of the belief)",
+    )
+    # learning: education, exposure, decay
+    exposure_learning: float = spec(
+        0.15,
+        0.0,
+        5.0,
+        "1/dose",
+        "safety learned per unit of exposure dose per unit of expected harm (prediction error)",
+    )
+    everyday_activity: float = spec(
+        0.01,
+        0.0,
+        1.0,
+        "dose/day",
+        "everyday movement exposure per day at zero avoidance, in guided-session equivalents",
+    )
+    safety_decay: float = spec(
+        0.002,
+        0.0,
+        1.0,
+        "1/day",
+        "decay rate of safety memory per day at full avoidance (no practice)",
+    )
+    chronicity_effect: float = spec(
+        0.02, 0.0, 1.0, "1/year", "learning slows as exp(-chronicity_effect * years of pain)"
+    )
+    # slower psychological states
+    fear_rate: float = spec(
+        0.15,
+        0.0,
+        1.0,
+        "1/day",
+        "rate at which fear of movement tracks fear_prop * belief",
+        lo_open=True,
+    )
+    avoid_rate: float = spec(
+        0.1, 0.0, 1.0, "1/day", "rate at which avoidance tracks avoid_prop * fear", lo_open=True
+    )
+    cat_rate: float = spec(
+        0.1, 0.0, 1.0, "1/day", "rate at which catastrophizing tracks its target", lo_open=True
+    )
+    cat_belief_weight: float = spec(
+        0.5, 0.0, 1.0, "1", "catastrophizing target: weight of belief versus pain/10"
+    )
+    placebo_duration: float = spec(
+        90.0,
+        0.0,
+        3650.0,
+        "days",
+        "e-folding time of the open-label placebo expectancy effect",
+        lo_open=True,
+    )
+    # measurement
+    pain_report_sd: float = spec(
+        0.5,
+        0.0,
+        5.0,
+        "pain points",
+        "SD of report noise added to the 7-day mean pain before rounding to an integer",
+    )
+    item_noise_sd: float = spec(
+        0.05,
+        0.0,
+        0.5,
+        "scale fraction",
+        "SD of occasion noise on the latent fraction behind TSK-11, PCS and Oswestry sums",
+    )
+
+    def to_tuple(self) -> DynParams:
+        """The numba-friendly named tuple used by :func:`prt_sim.dynamics.daily_step`."""
+        return DynParams(**self.to_dict())
+
+
+# A NamedTuple mirror of ModelParams: numba compiles attribute access on it, numpy uses it as is.
+DynParams = NamedTuple("DynParams", [(f.name, float) for f in fields(ModelParams)])
