@@ -26,7 +26,7 @@ from scipy import stats
 
 from ._spec import Validated, spec
 from .dynamics import STATE_RANGES, TRAIT_RANGES, State, Traits, threat
-from .errors import DataFormatError, ValidationError, check_int
+from .errors import DataFormatError, ValidationError, check_int, check_range
 from .params import ModelParams
 from .rng import check_seed, derive_key, normal_array, uniform_array
 
@@ -322,13 +322,7 @@ class Cohort:
             ),
         }
         response = _response_traits(key, pids, spec)
-        # The selection shift at eligibility: an elevated initial fluctuation whose 7-day mean
-        # at the first visit is entry_shift points (it then decays with the AR(1) persistence).
-        phi, sd = params.fluct_persistence, params.fluct_sd
-        z0 = normal_array(key, pids, np.uint64(200))
-        if sd > 0 and spec.entry_shift > 0:
-            window = (1 - phi**7) / (7 * (1 - phi))
-            z0 = z0 + spec.entry_shift / (sd * window)
+        z0 = _entry_fluctuation(normal_array(key, pids, np.uint64(200)), spec.entry_shift, params)
         traits, state = _steady_state(baseline, response, z0, params)
         meta = {"source": "trial_baseline", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
@@ -343,6 +337,8 @@ class Cohort:
         params: ModelParams | None = None,
         name: str = "records",
         id_column: str | None = None,
+        pain_offset: float = 0.0,
+        entry_shift: float = 0.0,
     ) -> Cohort:
         """Build a cohort from observed baseline values, one row per patient.
 
@@ -360,6 +356,13 @@ class Cohort:
             Name of the table, used in error messages.
         id_column : str, optional
             Column of integer patient ids (default: row numbers).
+        pain_offset : float
+            Points by which the recorded pain exceeds each patient's steady state, 0-5. Trials
+            that enrol on a pain threshold record inflated baselines (regression to the mean):
+            for Ashar 2022's T1 values about 0.8.
+        entry_shift : float
+            Extra pain (points, 0-5) in the 7-day mean at the first visit, carried by an elevated
+            initial fluctuation that decays (as ``CohortSpec.entry_shift``); 0 = none.
 
         Raises
         ------
@@ -370,6 +373,8 @@ class Cohort:
         spec = spec or CohortSpec()
         params = params or ModelParams()
         seed = check_seed(seed)
+        pain_offset = check_range("pain_offset", pain_offset, 0.0, 5.0)
+        entry_shift = check_range("entry_shift", entry_shift, 0.0, 5.0)
         try:
             columns = list(table.keys())
         except AttributeError:
@@ -445,7 +450,7 @@ class Cohort:
             np.isnan(mb), spec.belief_mean, (1 - w) * spec.belief_mean + w * (1 - mb / 3.0)
         )
         baseline = {
-            "pain": np.clip(col("pain_avg", spec.pain_mean), 0.3, 10.0),
+            "pain": np.clip(col("pain_avg", spec.pain_mean) - pain_offset, 0.3, 10.0),
             "fear": np.clip((col("tsk11", 11 + 33 * spec.fear_mean) - 11) / 33, 0.01, 1.0),
             "catastrophizing": np.clip(col("pcs", 52 * spec.cat_mean) / 52, 0.0, 1.0),
             "avoidance": np.clip(col("odi", 100 * spec.avoid_mean) / 100, 0.0, 1.0),
@@ -454,10 +459,24 @@ class Cohort:
         }
         key = np.uint64(derive_key(seed, "cohort-records"))
         response = _response_traits(key, pids, spec)
-        z0 = normal_array(key, pids, np.uint64(200))
+        z0 = _entry_fluctuation(normal_array(key, pids, np.uint64(200)), entry_shift, params)
         traits, state = _steady_state(baseline, response, z0, params)
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
+
+
+def _entry_fluctuation(z0: np.ndarray, shift: float, params: ModelParams) -> np.ndarray:
+    """Initial standardised fluctuation raised so its 7-day mean at the first visit is ``shift``.
+
+    Enrolment on a pain threshold selects patients on a high day-to-day fluctuation; the excess
+    then decays with the AR(1) persistence (regression to the mean between eligibility, T1 and
+    post).
+    """
+    phi, sd = params.fluct_persistence, params.fluct_sd
+    if sd == 0 or shift == 0:
+        return z0
+    window = (1 - phi**7) / (7 * (1 - phi))  # mean of phi**k over the first week
+    return z0 + shift / (sd * window)
 
 
 def _response_traits(key: np.uint64, pids: np.ndarray, spec: CohortSpec) -> dict[str, np.ndarray]:

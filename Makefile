@@ -1,0 +1,40 @@
+# Two entry points (see README): `make run` (the main job) and `make test` (lint + tests).
+# Each creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint format bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job. Until the fitting issue lands: simulate the three trial arms, write a report.
+run: install
+	MPLBACKEND=Agg $(VENV)/bin/prt-sim demo --out out/demo
+
+## Lint, then the whole test suite (slow tests included, as in CI).
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) benchmarks/simulate.py
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) out site .pytest_cache .ruff_cache

@@ -1,0 +1,204 @@
+"""Command line: ``prt-sim demo`` (the main job until fitting lands) and ``prt-sim simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, published
+from .cohorts import Cohort
+from .errors import PrtSimError
+from .io import write_json, write_text
+from .protocols import BUILTIN
+from .simulation import RECORD_MODES, simulate
+
+__all__ = ["main"]
+
+_TRIAL_ARMS = ("prt", "placebo", "usual_care")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _save_fig(fig, path: Path) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _comparison_rows(results) -> list[dict]:
+    rows = []
+    for visit in ("post", "m1", "m2", "m3", "m6", "m12"):
+        for arm in _TRIAL_ARMS:
+            res = results[arm]
+            if visit not in res.instruments["visit"].values:
+                continue
+            pain = res.instruments["pain_avg"].sel(visit=visit).values
+            obs = pain[~np.isnan(pain)]
+            row = {
+                "arm": arm,
+                "visit": visit,
+                "day": int(res.instruments["day"].sel(visit=visit)),
+                "pain_mean_sim": float(obs.mean()),
+                "pain_mean_published": published.PAIN[visit][arm][0],
+                "pain_free_sim": float(np.mean(obs <= 1)),
+            }
+            if visit in published.PAIN_FREE:
+                k, n = published.PAIN_FREE[visit][arm]
+                row["pain_free_published_itt"] = k / n
+            rows.append(row)
+    return rows
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import plotting
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    _log(
+        f"prt_sim {__version__}: demo simulation of the three trial arms "
+        f"({args.n} patients each, seed {args.seed})"
+    )
+    cohort = Cohort.from_trial_baseline(args.n, seed=args.seed)
+    results = {}
+    for arm in _TRIAL_ARMS:
+        t = time.perf_counter()
+        results[arm] = simulate(
+            cohort, arm, horizon_days=args.horizon, seed=args.seed, progress=not args.quiet
+        )
+        results[arm].save(out / f"{arm}.nc")
+        _log(f"  {arm:<11s} simulated in {time.perf_counter() - t:5.1f} s -> {out / (arm + '.nc')}")
+    rows = _comparison_rows(results)
+    lines = [
+        "| arm | visit | day | mean pain (sim) | mean pain (published) | pain 0-1 (sim) | "
+        "pain 0-1 (published, ITT) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pub = r.get("pain_free_published_itt")
+        lines.append(
+            f"| {r['arm']} | {r['visit']} | {r['day']} | {r['pain_mean_sim']:.2f} | "
+            f"{r['pain_mean_published']:.2f} | {100 * r['pain_free_sim']:.0f}% | "
+            f"{'' if pub is None else f'{100 * pub:.0f}%'} |"
+        )
+    table = "\n".join(lines)
+    _log("\nSimulated (hand-set default parameters, not yet fitted) vs published:\n" + table)
+    observed = {
+        arm: {
+            published.VISIT_DAYS[v]: published.PAIN[v][arm][0]
+            for v in published.PAIN
+            if v != "baseline"
+        }
+        for arm in _TRIAL_ARMS
+    }
+    figs = {
+        "pain_by_arm.png": plotting.plot_arm_means(results, "pain_avg", observed=observed),
+        "pain_free_by_arm.png": plotting.plot_pain_free(results),
+        "tsk11_by_arm.png": plotting.plot_arm_means(results, "tsk11"),
+        "latent_prt.png": plotting.plot_latent(results["prt"]),
+    }
+    daily = simulate(cohort[:8], "prt", horizon_days=120, seed=args.seed, record="daily")
+    figs["daily_prt.png"] = plotting.plot_daily(daily, patients=6)
+    for name, fig in figs.items():
+        _save_fig(fig, out / name)
+    write_json(
+        out / "summary.json",
+        {
+            "prt_sim_version": __version__,
+            "seed": args.seed,
+            "n_per_arm": args.n,
+            "comparison": rows,
+            "citation": published.CITATION,
+        },
+    )
+    report = [
+        f"# prt_sim demo ({__version__})",
+        "",
+        f"{args.n} simulated patients per arm, seed {args.seed}, default parameters "
+        "(hand-set, not fitted).",
+        "",
+        table,
+        "",
+        *[f"![{n}]({n})" for n in figs],
+        "",
+        f"Published figures: {published.CITATION}",
+    ]
+    write_text(out / "report.md", "\n".join(report) + "\n")
+    _log(
+        f"\nwrote {out}/report.md, summary.json, {len(figs)} figures and 3 netCDF results "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    cohort = Cohort.from_trial_baseline(args.n, seed=args.seed)
+    res = simulate(
+        cohort,
+        args.protocol,
+        horizon_days=args.horizon,
+        seed=args.seed,
+        record=args.record,
+        progress=not args.quiet,
+    )
+    path = res.save(args.out)
+    s = res.summary()
+    _log(f"{'visit':<12s}{'day':>6s}{'n':>8s}{'pain':>7s}{'pain 0-1':>10s}{'TSK-11':>8s}")
+    for v in s["visit"].values:
+        r = s.sel(visit=v)
+        _log(
+            f"{v:<12s}{int(r['day']):>6d}{int(r['n']):>8d}{float(r['pain_avg_mean']):>7.2f}"
+            f"{100 * float(r['pain_free']):>9.0f}%{float(r['tsk11_mean']):>8.1f}"
+        )
+    _log(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``prt-sim`` argument parser."""
+    ap = argparse.ArgumentParser(prog="prt-sim", description=__doc__)
+    ap.add_argument("--version", action="version", version=f"prt_sim {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="simulate the three trial arms and write a report with plots")
+    d.add_argument("--n", type=int, default=5000, help="patients per arm (default 5000)")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--horizon", type=int, default=400, help="last study day (default 400)")
+    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=_cmd_demo)
+    s = sub.add_parser("simulate", help="simulate one protocol and save the result (netCDF)")
+    s.add_argument("--protocol", default="prt", choices=sorted(BUILTIN))
+    s.add_argument("--n", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--horizon", type=int, default=400)
+    s.add_argument("--record", default="visits", choices=RECORD_MODES)
+    s.add_argument("--out", required=True, help="output .nc file")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_simulate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``prt-sim``; returns the exit code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PrtSimError as e:
+        print(f"prt-sim: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
