@@ -1,0 +1,141 @@
+"""The command line, the plotting functions and the examples, run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import prt_sim as ps  # noqa: E402
+from prt_sim import plotting  # noqa: E402
+from prt_sim.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def arms():
+    cohort = ps.Cohort.from_trial_baseline(300, seed=3)
+    return {a: ps.simulate(cohort, a, horizon_days=120, seed=3) for a in ("prt", "usual_care")}
+
+
+@pytest.fixture(scope="module")
+def daily():
+    return ps.simulate(
+        ps.Cohort.from_trial_baseline(5, seed=3), "prt", horizon_days=60, seed=3, record="daily"
+    )
+
+
+def test_plots_take_ax_and_return_figure(arms, daily):
+    fig, axes = plt.subplots(2, 3)
+    calls = [
+        (plotting.plot_arm_means, (arms, "pain_avg")),
+        (plotting.plot_pain_free, (arms,)),
+        (plotting.plot_latent, (arms["prt"],)),
+        (plotting.plot_daily, (daily,)),
+        (plotting.plot_calendar, (arms["prt"],)),
+        (plotting.plot_arm_means, (arms["prt"], "tsk11")),
+    ]
+    for ax, (fn, args) in zip(axes.flat, calls):
+        assert fn(*args, ax=ax) is fig
+        assert ax.has_data()
+    plt.close(fig)
+
+
+def test_plots_without_ax_make_a_figure(arms):
+    fig = plotting.plot_arm_means(arms, observed={"prt": {30: 1.18}})
+    assert fig.axes and len(fig.axes[0].lines) == 3  # two arms + one observed series
+    plt.close(fig)
+
+
+def test_plot_arm_means_draws_the_simulated_mean(arms):
+    fig = plotting.plot_arm_means(arms["prt"], "pain_avg")
+    line = fig.axes[0].lines[0]
+    expected = arms["prt"].instruments.pain_avg.mean("patient").values
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
+    plt.close(fig)
+
+
+def test_plots_refuse_results_without_the_needed_record(arms):
+    with pytest.raises(ValueError, match="record='daily'"):
+        plotting.plot_daily(arms["prt"])
+    lean = ps.simulate(
+        ps.Cohort.from_trial_baseline(5, seed=1), "prt", horizon_days=40, record="instruments"
+    )
+    with pytest.raises(ValueError, match="record='visits'"):
+        plotting.plot_latent(lean)
+
+
+def test_cli_simulate_writes_a_loadable_result(tmp_path, capsys):
+    out = tmp_path / "res.nc"
+    assert (
+        main(
+            [
+                "simulate",
+                "--protocol",
+                "placebo",
+                "--n",
+                "50",
+                "--horizon",
+                "60",
+                "--seed",
+                "4",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    res = ps.SimulationResult.load(out)
+    assert res.config["protocol"]["name"] == "placebo"
+    assert int(res.attrs["seed"]) == 4
+    assert "post" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
+    code = main(["simulate", "--n", "0", "--out", str(tmp_path / "x.nc"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "n=0" in err and "[1, 100000000]" in err
+    assert not (tmp_path / "x.nc").exists()
+
+
+@pytest.mark.slow
+def test_cli_demo_writes_report(tmp_path):
+    assert main(["demo", "--n", "300", "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rows = {(r["arm"], r["visit"]): r for r in summary["comparison"]}
+    post = rows[("prt", "post")]
+    assert post["pain_mean_published"] == 1.18
+    res = ps.SimulationResult.load(tmp_path / "prt.nc")
+    sim = res.instruments.pain_avg.sel(visit="post").values
+    assert post["pain_mean_sim"] == pytest.approx(float(np.nanmean(sim)))
+    for name in ("report.md", "pain_by_arm.png", "daily_prt.png", "placebo.nc"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+@pytest.mark.example
+@pytest.mark.slow
+def test_quickstart_example_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "PRT at post" in proc.stdout
+    assert (tmp_path / "prt.nc").exists() and (tmp_path / "pain_by_arm.png").exists()
