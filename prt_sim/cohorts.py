@@ -86,8 +86,9 @@ class CohortSpec(Validated):
         0.0,
         5.0,
         "points",
-        "extra pain at the eligibility visit from "
-        "selection on a pain threshold (regression to the mean)",
+        "extra pain in the 7-day recall at the first simulated visit (the eligibility visit "
+        "in the trial schedule) from selection on a pain threshold; it decays as the "
+        "fluctuation does (regression to the mean)",
     )
     fear_mean: float = spec(0.38, 0.0, 1.0, "fraction", "mean fear, (TSK-11 - 11) / 33")
     fear_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of latent fear")
@@ -475,7 +476,9 @@ def _entry_fluctuation(z0: np.ndarray, shift: float, params: ModelParams) -> np.
     phi, sd = params.fluct_persistence, params.fluct_sd
     if sd == 0 or shift == 0:
         return z0
-    window = (1 - phi**7) / (7 * (1 - phi))  # mean of phi**k over the first week
+    # The first visit's recall covers simulated days 1-7 (day 0 is the initial state), where the
+    # excess has decayed to phi**1 ... phi**7 of its initial value.
+    window = phi * (1 - phi**7) / (7 * (1 - phi))
     return z0 + shift / (sd * window)
 
 
@@ -508,7 +511,9 @@ def _steady_state(
     baseline cannot be matched exactly gets the nearest admissible traits).
     """
     p = params.to_tuple()
-    safety = np.clip(response["safety"], 0.0, 0.5)
+    # Initial safety memory cannot exceed 1 - belief, or the schema behind the belief would
+    # have to exceed 1.
+    safety = np.clip(np.minimum(response["safety"], 1.0 - baseline["belief"]), 0.0, 0.5)
     schema = np.clip(baseline["belief"] / (1.0 - safety), 0.02, 1.0)
     b = schema * (1.0 - safety)
     fear_prop = np.clip(baseline["fear"] / b, 0.0, 1.0)
@@ -539,5 +544,8 @@ def _steady_state(
         response["placebo_response"],
         np.clip(baseline["chronicity"], 0.0, 80.0),
     )
-    state = State(safety, cat, fear, avoidance, np.zeros_like(b), z0, np.zeros_like(b))
+    # Start the flare process at its stationary mean, as the gain inversion assumes.
+    state = State(
+        safety, cat, fear, avoidance, np.zeros_like(b), z0, np.full_like(b, min(1.0, flare_mean))
+    )
     return traits, state

@@ -6,8 +6,8 @@ r"""The daily update of one patient: the single source of truth for the model's 
 - on numpy arrays (one element per patient): the reference and vectorised path;
 - compiled by numba on scalars inside the simulator's parallel kernel
   (:mod:`prt_sim.engine` compiles this very function: :data:`daily_step_jit`);
-- with expected values in place of random shocks (``Shocks.expected``) for the deterministic
-  skeleton that the inference layer differentiates.
+- with expected values in place of random shocks (:func:`expected_shocks`) for the
+  deterministic skeleton that the inference layer differentiates.
 
 Every term is documented in ``docs/model.md``. Notation: state ``s``, traits ``x``, calendar drive
 ``d``, random shocks ``z``, population parameters ``p`` (:class:`prt_sim.params.DynParams`).
@@ -33,6 +33,7 @@ __all__ = [
     "pain",
     "daily_step",
     "daily_step_jit",
+    "expected_shocks",
 ]
 
 
@@ -79,6 +80,13 @@ class Shocks(NamedTuple):
     flare: float  #: 1 if a flare starts today else 0 (expected: the flare probability)
     attend: float  #: 1 if the patient attends today's session else 0 (expected: attendance prob.)
     adhere: float  #: 1 if the guided exposure is done else 0 (expected: the adherence trait)
+
+
+def expected_shocks(flare_probability, attendance, adherence):
+    """Shocks replaced by their expectations: no noise, the flare probability, attendance and
+    adherence probabilities. The update is linear in ``flare`` where it reinstates the schema, so
+    this gives the exact one-day expectation of those terms."""
+    return Shocks(0.0 * flare_probability, flare_probability, attendance, adherence)
 
 
 #: Allowed ranges of the state variables (used by tests and validators).

@@ -157,7 +157,7 @@ def advance(
                         adhere = 1.0
                     if uniform(pk, c + np.uint64(5)) < dropout:
                         on = False
-            sg = self_guided[t] if treating[i] else 0.0
+            sg = self_guided[t] if on else 0.0  # dropout stops self-guided use too
             d = Drive(education[t], exposure[t], placebo[t], sg)
             z = Shocks(noise, flare, attend, adhere)
             b = belief(s, x)

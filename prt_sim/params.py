@@ -51,7 +51,7 @@ class ModelParams(Validated):
         0.94,
         0.0,
         1.0,
-        "1/day",
+        "1",
         "AR(1) coefficient of the daily fluctuation (0 = white noise)",
         hi_open=True,
     )
