@@ -1,11 +1,12 @@
 r"""The daily update of one patient: the single source of truth for the model's equations.
 
-:func:`daily_step` is written once, with elementwise arithmetic and ``np.exp`` /
-``np.minimum`` / ``np.maximum`` only, so the *same function* runs
+:func:`daily_step` is written once, with elementwise arithmetic and the few functions of
+:mod:`prt_sim._math` only, so the *same function* runs
 
 - on numpy arrays (one element per patient): the reference and vectorised path;
 - compiled by numba on scalars inside the simulator's parallel kernel
   (:mod:`prt_sim.engine` compiles this very function: :data:`daily_step_jit`);
+- on PyTensor tensors, building the symbolic graph of the update;
 - with expected values in place of random shocks (:func:`expected_shocks`) for the
   deterministic skeleton that the inference layer differentiates.
 
@@ -21,6 +22,8 @@ import numba
 import numpy as np
 from numba.extending import register_jitable
 
+from ._math import exp, maximum, minimum, power, sqrt
+
 __all__ = [
     "State",
     "Traits",
@@ -34,6 +37,7 @@ __all__ = [
     "daily_step",
     "daily_step_jit",
     "expected_shocks",
+    "relax",
 ]
 
 
@@ -71,13 +75,14 @@ class Drive(NamedTuple):
     exposure: float  #: guided exposure dose in sessions, >= 0
     placebo: float  #: open-label placebo administered (0 or 1)
     self_guided: float  #: self-guided education (workbook, website) in sessions/day, >= 0
+    dt: float = 1.0  #: length of the step in days (the simulator always uses 1)
 
 
 class Shocks(NamedTuple):
     """Random inputs of a day. The simulator draws them; the skeleton uses expectations."""
 
     noise: float  #: standard normal innovation of the fluctuation
-    flare: float  #: 1 if a flare starts today else 0 (expected: the flare probability)
+    flare: float  #: 1 if a flare starts today else 0 (expected: the flare probability x dt)
     attend: float  #: 1 if the patient attends today's session else 0 (expected: attendance prob.)
     adhere: float  #: 1 if the guided exposure is done else 0 (expected: the adherence trait)
 
@@ -126,9 +131,7 @@ def threat(b, s, p):
     """Threat appraisal of pain, 0-1: a logistic of belief plus weighted catastrophizing."""
     return 1.0 / (
         1.0
-        + np.exp(
-            -p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
-        )
+        + exp(-p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint))
     )
 
 
@@ -137,7 +140,13 @@ def pain(s, x, p, flare):
     """Daily pain, 0-10: floor + gain * threat * (1 - placebo) + flare + fluctuation, clipped."""
     amplified = x.gain * threat(belief(s, x), s, p) * (1.0 - s.expectancy)
     raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * s.fluctuation
-    return np.minimum(10.0, np.maximum(0.0, raw))
+    return minimum(10.0, maximum(0.0, raw))
+
+
+@register_jitable
+def relax(rate, dt):
+    """Share of the gap to a target closed in ``dt`` days at a daily ``rate``: 1 - (1 - rate)^dt."""
+    return 1.0 - power(1.0 - rate, dt)
 
 
 @register_jitable
@@ -162,9 +171,10 @@ def daily_step(s, x, d, z, p):
     (State, pain)
         Tomorrow's state and today's pain (0-10 points).
     """
+    dt = d.dt
     b = belief(s, x)
     # A flare starts today (z.flare) on top of the decaying previous one.
-    flare = np.minimum(1.0, s.flare * np.exp(-1.0 / p.flare_duration) + z.flare)
+    flare = minimum(1.0, s.flare * exp(-dt / p.flare_duration) + z.flare)
     today_pain = pain(s, x, p, flare)
 
     # Treatment delivered to this patient today.
@@ -173,30 +183,32 @@ def daily_step(s, x, d, z, p):
     # Everyday movement is exposure only where the patient does not avoid, and it disconfirms
     # only to the degree it is appraised with the safety frame (safety memory): untreated
     # patients with little safety memory learn little from it.
-    exposure_everyday = p.everyday_activity * (1.0 - s.avoidance) * s.safety
-    plasticity = np.exp(-p.chronicity_effect * x.chronicity)
+    exposure_everyday = p.everyday_activity * dt * (1.0 - s.avoidance) * s.safety
+    plasticity = exp(-p.chronicity_effect * x.chronicity)
     # Prediction error of exposure: the harm expected (belief) did not happen.
     learn = plasticity * (
-        x.edu_efficacy * (session + d.self_guided)
+        x.edu_efficacy * (session + d.self_guided * dt)
         + p.exposure_learning * (exposure_guided + exposure_everyday) * b
     )
-    safety = 1.0 - (1.0 - s.safety) * np.exp(-learn)
+    safety = 1.0 - (1.0 - s.safety) * exp(-learn)
     # Safety memory fades without practice (avoidance), and a new flare read as damage
     # (to the degree of the belief) reinstates the old schema.
-    safety = safety * np.exp(-p.safety_decay * s.avoidance) * (1.0 - p.reinstatement * z.flare * b)
-
-    fear = s.fear + p.fear_rate * (x.fear_prop * b - s.fear)
-    avoidance = s.avoidance + p.avoid_rate * (np.minimum(1.0, x.avoid_prop * s.fear) - s.avoidance)
-    cat_target = x.cat_prop * (
-        p.cat_belief_weight * b + (1.0 - p.cat_belief_weight) * today_pain / 10.0
+    safety = (
+        safety * exp(-p.safety_decay * dt * s.avoidance) * (1.0 - p.reinstatement * z.flare * b)
     )
-    catastrophizing = s.catastrophizing + p.cat_rate * (cat_target - s.catastrophizing)
+
+    fear = s.fear + relax(p.fear_rate, dt) * (x.fear_prop * b - s.fear)
+    avoid_target = minimum(1.0, x.avoid_prop * s.fear)
+    avoidance = s.avoidance + relax(p.avoid_rate, dt) * (avoid_target - s.avoidance)
+    w = p.cat_belief_weight
+    cat_target = x.cat_prop * (w * b + (1.0 - w) * today_pain / 10.0)
+    catastrophizing = s.catastrophizing + relax(p.cat_rate, dt) * (cat_target - s.catastrophizing)
     # The placebo sets the expectancy to the patient's response, after which it fades.
-    faded = s.expectancy * np.exp(-1.0 / p.placebo_duration)
+    faded = s.expectancy * exp(-dt / p.placebo_duration)
     injected = d.placebo * z.attend
     expectancy = faded + injected * (x.placebo_response - faded)
-    phi = p.fluct_persistence
-    fluctuation = phi * s.fluctuation + np.sqrt(1.0 - phi * phi) * z.noise
+    phi = power(p.fluct_persistence, dt)
+    fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
 
     new = State(safety, catastrophizing, fear, avoidance, expectancy, fluctuation, flare)
     return new, today_pain

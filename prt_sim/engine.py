@@ -158,7 +158,7 @@ def advance(
                     if uniform(pk, c + np.uint64(5)) < dropout:
                         on = False
             sg = self_guided[t] if on else 0.0  # dropout stops self-guided use too
-            d = Drive(education[t], exposure[t], placebo[t], sg)
+            d = Drive(education[t], exposure[t], placebo[t], sg, 1.0)
             z = Shocks(noise, flare, attend, adhere)
             b = belief(s, x)
             s_new, today = daily_step_jit(s, x, d, z, p)

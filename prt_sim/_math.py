@@ -1,0 +1,74 @@
+"""Elementwise math that runs on numpy, in numba-compiled code, and on PyTensor tensors.
+
+The daily update (:mod:`prt_sim.dynamics`) calls these instead of ``np.*`` so that the very same
+source builds a symbolic PyTensor graph (used to cross-check the hand-written adjoint and by the
+inference layer's tests), runs vectorised on numpy arrays, and compiles in numba (each function
+has a numba overload to the corresponding numpy ufunc).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.extending import overload
+
+__all__ = ["exp", "sqrt", "minimum", "maximum", "power"]
+
+
+def _ns(*xs):
+    """The array namespace of the arguments: PyTensor if any is symbolic, else numpy."""
+    for x in xs:
+        if type(x).__module__.startswith("pytensor"):
+            import pytensor.tensor as pt
+
+            return pt
+    return np
+
+
+def exp(x):
+    """Elementwise exponential."""
+    return _ns(x).exp(x)
+
+
+def sqrt(x):
+    """Elementwise square root."""
+    return _ns(x).sqrt(x)
+
+
+def minimum(a, b):
+    """Elementwise minimum."""
+    return _ns(a, b).minimum(a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum."""
+    return _ns(a, b).maximum(a, b)
+
+
+def power(a, b):
+    """Elementwise ``a ** b``."""
+    return _ns(a, b).power(a, b)
+
+
+@overload(exp, inline="always")
+def _exp_nb(x):
+    return lambda x: np.exp(x)
+
+
+@overload(sqrt, inline="always")
+def _sqrt_nb(x):
+    return lambda x: np.sqrt(x)
+
+
+@overload(minimum, inline="always")
+def _minimum_nb(a, b):
+    return lambda a, b: np.minimum(a, b)
+
+
+@overload(maximum, inline="always")
+def _maximum_nb(a, b):
+    return lambda a, b: np.maximum(a, b)
+
+
+@overload(power, inline="always")
+def _power_nb(a, b):
+    return lambda a, b: np.power(a, b)
