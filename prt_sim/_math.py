@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-__all__ = ["exp", "sqrt", "minimum", "maximum", "power"]
+__all__ = ["exp", "log", "sqrt", "minimum", "maximum", "power"]
 
 
 def _ns(*xs):
@@ -27,6 +27,11 @@ def _ns(*xs):
 def exp(x):
     """Elementwise exponential."""
     return _ns(x).exp(x)
+
+
+def log(x):
+    """Elementwise natural logarithm."""
+    return _ns(x).log(x)
 
 
 def sqrt(x):
@@ -49,26 +54,32 @@ def power(a, b):
     return _ns(a, b).power(a, b)
 
 
-@overload(exp, inline="always")
+@overload(exp)
 def _exp_nb(x):
     return lambda x: np.exp(x)
 
 
-@overload(sqrt, inline="always")
+@overload(log)
+def _log_nb(x):
+    return lambda x: np.log(x)
+
+
+@overload(sqrt)
 def _sqrt_nb(x):
     return lambda x: np.sqrt(x)
 
 
-@overload(minimum, inline="always")
+@overload(minimum)
 def _minimum_nb(a, b):
     return lambda a, b: np.minimum(a, b)
 
 
-@overload(maximum, inline="always")
+@overload(maximum)
 def _maximum_nb(a, b):
     return lambda a, b: np.maximum(a, b)
 
 
-@overload(power, inline="always")
+@overload(power)
 def _power_nb(a, b):
-    return lambda a, b: np.power(a, b)
+    # Daily steps raise to the power 1: skip the libm call (the simulator's hot path).
+    return lambda a, b: a if b == 1.0 else np.power(a, b)

@@ -24,11 +24,12 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from ._math import exp, log, maximum, minimum
 from ._spec import Validated, spec
 from .dynamics import STATE_RANGES, TRAIT_RANGES, State, Traits, threat
 from .errors import DataFormatError, ValidationError, check_int, check_range
 from .params import ModelParams
-from .rng import check_seed, derive_key, normal_array, uniform_array
+from .rng import check_seed, derive_key, uniform_array
 
 __all__ = ["Cohort", "CohortSpec", "BASELINE_VARS", "RECORD_COLUMNS"]
 
@@ -115,8 +116,18 @@ class CohortSpec(Validated):
     edu_efficacy_log_sd: float = spec(0.8, 0.0, 3.0, "log", "between-patient SD of log efficacy")
     adherence_mean: float = spec(0.8, 0.0, 1.0, "probability", "mean exposure adherence")
     adherence_concentration: float = spec(6.0, 0.1, 1000.0, "1", "Beta concentration of adherence")
-    placebo_mean: float = spec(0.17, 0.0, 1.0, "fraction", "mean open-label placebo expectancy")
-    placebo_concentration: float = spec(6.0, 0.1, 1000.0, "1", "Beta concentration of expectancy")
+    placebo_median: float = spec(
+        0.14,
+        0.0,
+        1.0,
+        "fraction",
+        "median open-label placebo expectancy (logit-normal)",
+        lo_open=True,
+        hi_open=True,
+    )
+    placebo_logit_sd: float = spec(
+        1.0, 0.0, 5.0, "logit", "between-patient SD of the logit of the placebo expectancy"
+    )
     correlation: tuple[tuple[float, ...], ...] = field(default_factory=_default_correlation)
 
     def _check(self) -> None:
@@ -256,7 +267,7 @@ class Cohort:
                 raise ValidationError(f"Cohort.traits.{name}[{i}]", float(v[i]), f"[{lo}, {hi}]")
         for name, (lo, hi) in STATE_RANGES.items():
             v = getattr(self.state, name)
-            bad = ~((v >= lo) & (v <= hi))
+            bad = ~((v >= lo) & (v <= hi) & np.isfinite(v))
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValidationError(f"Cohort.state.{name}[{i}]", float(v[i]), f"[{lo}, {hi}]")
@@ -301,30 +312,11 @@ class Cohort:
         params = params or ModelParams()
         pids = np.arange(id_offset, id_offset + n, dtype=np.uint64)
         key = np.uint64(derive_key(seed, "cohort"))
-        k = len(BASELINE_VARS)
-        z = np.stack([normal_array(key, pids, np.uint64(2 * j)) for j in range(k)])
-        chol = np.linalg.cholesky(np.asarray(spec.correlation))
-        u = stats.norm.cdf(chol @ z)
-        u = np.clip(u, 1e-12, 1 - 1e-12)
-        # Pain: a normal truncated to [0.5, 9.5] points.
-        scale = max(spec.pain_sd, 1e-9)
-        lo, hi = (0.5 - spec.pain_mean) / scale, (9.5 - spec.pain_mean) / scale
-        pain = stats.truncnorm.ppf(u[0], lo, hi, loc=spec.pain_mean, scale=scale)
-        baseline = {
-            "pain": pain,
-            "fear": _beta_ppf(u[1], spec.fear_mean, spec.fear_sd),
-            "catastrophizing": _beta_ppf(u[2], spec.cat_mean, spec.cat_sd),
-            "avoidance": _beta_ppf(u[3], spec.avoid_mean, spec.avoid_sd),
-            "belief": _beta_ppf(u[4], spec.belief_mean, spec.belief_sd),
-            "chronicity": np.clip(
-                spec.chronicity_median * np.exp(spec.chronicity_log_sd * stats.norm.ppf(u[5])),
-                0.1,
-                80,
-            ),
-        }
-        response = _response_traits(key, pids, spec)
-        z0 = _entry_fluctuation(normal_array(key, pids, np.uint64(200)), spec.entry_shift, params)
-        traits, state = _steady_state(baseline, response, z0, params)
+        u = np.stack([uniform_array(key, pids, np.uint64(j)) for j in range(N_UNIFORMS)])
+        _check_entry_shift(spec.entry_shift, params, "CohortSpec.entry_shift")
+        std = standard_draws(u, spec)
+        traits, state = realize(std, spec, params.to_tuple())
+        baseline = {k: np.asarray(v) for k, v in trial_baseline(std, spec).items()}
         meta = {"source": "trial_baseline", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
 
@@ -376,6 +368,7 @@ class Cohort:
         seed = check_seed(seed)
         pain_offset = check_range("pain_offset", pain_offset, 0.0, 5.0)
         entry_shift = check_range("entry_shift", entry_shift, 0.0, 5.0)
+        _check_entry_shift(entry_shift, params, "entry_shift")
         try:
             columns = list(table.keys())
         except AttributeError:
@@ -384,7 +377,9 @@ class Cohort:
             ) from None
         if "pain_avg" not in columns:
             raise DataFormatError(
-                "missing required column 'pain_avg'", file=name, column="pain_avg"
+                "missing required column 'pain_avg' (average pain, allowed values 0-10)",
+                file=name,
+                column="pain_avg",
             )
         n = len(np.asarray(table["pain_avg"]))
         if n == 0:
@@ -402,7 +397,10 @@ class Cohort:
                         float(cell)
                     except (TypeError, ValueError):
                         raise DataFormatError(
-                            f"non-numeric value {cell!r}", file=name, column=col, row=r
+                            f"non-numeric value {cell!r}: allowed numbers in [{lo:g}, {hi:g}]",
+                            file=name,
+                            column=col,
+                            row=r,
                         ) from None
                 raise
             if v.shape != (n,):
@@ -459,79 +457,153 @@ class Cohort:
             "chronicity": col("chronicity", spec.chronicity_median),
         }
         key = np.uint64(derive_key(seed, "cohort-records"))
-        response = _response_traits(key, pids, spec)
-        z0 = _entry_fluctuation(normal_array(key, pids, np.uint64(200)), entry_shift, params)
-        traits, state = _steady_state(baseline, response, z0, params)
+        u = np.stack([uniform_array(key, pids, np.uint64(j)) for j in range(N_UNIFORMS)])
+        std = standard_draws(u, spec)
+        response = response_traits(std, spec)
+        fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, params.to_tuple())
+        traits, state = traits_from_baseline(baseline, response, fluct0, params.to_tuple())
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
 
 
-def _entry_fluctuation(z0: np.ndarray, shift: float, params: ModelParams) -> np.ndarray:
+#: Uniform draws per patient behind a cohort (copula, response traits, initial fluctuation).
+N_UNIFORMS = len(BASELINE_VARS) + 6
+
+
+def standard_draws(u: np.ndarray, spec: CohortSpec) -> dict[str, np.ndarray]:
+    """Turn ``u`` (uniforms, shape ``(N_UNIFORMS, n)``) into standardized per-patient draws.
+
+    The baseline marginals that are never fitted (fear, catastrophizing, avoidance, belief,
+    chronicity, initial safety, pain floor, adherence) are evaluated here with scipy; the
+    quantities that depend on fitted parameters stay standard normal (``pain_z``, ``edu_z``,
+    ``placebo_z``, ``fluct_z``) and are transformed by :func:`realize`, which also runs on
+    PyTensor tensors. The simulator's cohorts use keyed random uniforms; the inference layer's
+    surrogate agents use scrambled Sobol points, through the same function.
+    """
+    u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
+    k = len(BASELINE_VARS)
+    chol = np.linalg.cholesky(np.asarray(spec.correlation))
+    z = chol @ stats.norm.ppf(u[:k])
+    c = stats.norm.cdf(z)
+    c = np.clip(c, 1e-12, 1 - 1e-12)
+    return {
+        "pain_z": z[0],
+        "fear": _beta_ppf(c[1], spec.fear_mean, spec.fear_sd),
+        "catastrophizing": _beta_ppf(c[2], spec.cat_mean, spec.cat_sd),
+        "avoidance": _beta_ppf(c[3], spec.avoid_mean, spec.avoid_sd),
+        "belief": _beta_ppf(c[4], spec.belief_mean, spec.belief_sd),
+        "chronicity": np.clip(
+            spec.chronicity_median * np.exp(spec.chronicity_log_sd * z[5]), 0.1, 80
+        ),
+        "safety": _beta_mc(u[k], spec.safety_mean, 20.0) if spec.safety_mean > 0 else 0.0 * u[k],
+        "floor": np.clip(spec.floor_mean + spec.floor_sd * stats.norm.ppf(u[k + 1]), 0.0, 10.0),
+        "edu_z": stats.norm.ppf(u[k + 2]),
+        "adherence": _beta_mc(u[k + 3], spec.adherence_mean, spec.adherence_concentration),
+        "placebo_z": stats.norm.ppf(u[k + 4]),
+        "fluct_z": stats.norm.ppf(u[k + 5]),
+    }
+
+
+def trial_baseline(std: dict, spec: Any) -> dict:
+    """Baseline values of a trial-like cohort: steady-state pain from ``pain_z`` plus the rest.
+
+    ``spec`` needs ``pain_mean`` and ``pain_sd`` (numbers or PyTensor tensors).
+    """
+    pain = minimum(9.5, maximum(0.5, spec.pain_mean + spec.pain_sd * std["pain_z"]))
+    return {"pain": pain, **{k: std[k] for k in BASELINE_VARS[1:]}}
+
+
+def response_traits(std: dict, spec: Any) -> dict:
+    """Response traits from standardized draws: log-normal education efficacy, logit-normal
+    placebo expectancy (``spec`` fields may be PyTensor tensors)."""
+    edu = spec.edu_efficacy_median * exp(spec.edu_efficacy_log_sd * std["edu_z"])
+    logit = log(spec.placebo_median) - log(1.0 - spec.placebo_median)
+    placebo = 1.0 / (1.0 + exp(-(logit + spec.placebo_logit_sd * std["placebo_z"])))
+    return {
+        "safety": std["safety"],
+        "floor": std["floor"],
+        "edu_efficacy": minimum(5.0, edu),
+        "adherence": std["adherence"],
+        "placebo_response": placebo,
+    }
+
+
+def entry_fluctuation(z0, shift, p):
     """Initial standardised fluctuation raised so its 7-day mean at the first visit is ``shift``.
 
     Enrolment on a pain threshold selects patients on a high day-to-day fluctuation; the excess
     then decays with the AR(1) persistence (regression to the mean between eligibility, T1 and
-    post).
+    post). ``p`` is a :class:`~prt_sim.params.DynParams` (fields may be tensors).
     """
-    phi, sd = params.fluct_persistence, params.fluct_sd
-    if sd == 0 or shift == 0:
-        return z0
+    phi = p.fluct_persistence
     # The first visit's recall covers simulated days 1-7 (day 0 is the initial state), where the
     # excess has decayed to phi**1 ... phi**7 of its initial value.
-    window = phi * (1 - phi**7) / (7 * (1 - phi))
-    return z0 + shift / (sd * window)
+    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+    denom = p.fluct_sd * window
+    # No persistent fluctuation (fluct_sd or persistence 0): the selection cannot be carried.
+    return z0 + shift / maximum(denom, 1e-9) * (denom > 0)
 
 
-def _response_traits(key: np.uint64, pids: np.ndarray, spec: CohortSpec) -> dict[str, np.ndarray]:
-    """Traits not observable at baseline, drawn independently per patient (keyed on its id)."""
-    u = [np.clip(uniform_array(key, pids, np.uint64(100 + j)), 1e-12, 1 - 1e-12) for j in range(5)]
-    n = len(pids)
-    return {
-        "safety": _beta_mc(u[0], spec.safety_mean, 20.0) if spec.safety_mean > 0 else np.zeros(n),
-        "floor": np.clip(spec.floor_mean + spec.floor_sd * stats.norm.ppf(u[1]), 0.0, 10.0),
-        "edu_efficacy": np.clip(
-            spec.edu_efficacy_median * np.exp(spec.edu_efficacy_log_sd * stats.norm.ppf(u[2])), 0, 5
-        ),
-        "adherence": _beta_mc(u[3], spec.adherence_mean, spec.adherence_concentration),
-        "placebo_response": _beta_mc(u[4], spec.placebo_mean, spec.placebo_concentration),
-    }
+def _check_entry_shift(shift: float, params: ModelParams, field: str) -> None:
+    """Refuse an entry shift the fluctuation process cannot carry (more than 10 SD at day 0)."""
+    phi, sd = params.fluct_persistence, params.fluct_sd
+    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+    if shift > 0 and sd * window > 0 and shift / (sd * window) > 10.0 * (1 + 1e-9):
+        raise ValidationError(
+            field,
+            shift,
+            f"at most {10 * sd * window:.3g} points with fluct_sd={sd:g} and "
+            f"fluct_persistence={phi:g}",
+            "the initial fluctuation would exceed 10 SD",
+        )
 
 
-def _steady_state(
-    baseline: dict[str, np.ndarray],
-    response: dict[str, np.ndarray],
-    z0: np.ndarray,
-    params: ModelParams,
-) -> tuple[Traits, State]:
+def realize(std: dict, spec: Any, p) -> tuple[Traits, State]:
+    """Traits and initial state of trial-like patients from standardized draws.
+
+    ``spec`` (a :class:`CohortSpec` or any object with its fields, possibly PyTensor tensors) and
+    ``p`` (:class:`~prt_sim.params.DynParams`) may hold fitted values: this is the function the
+    inference layer differentiates.
+    """
+    baseline = trial_baseline(std, spec)
+    response = response_traits(std, spec)
+    fluct0 = entry_fluctuation(std["fluct_z"], spec.entry_shift, p)
+    return traits_from_baseline(baseline, response, fluct0, p)
+
+
+def traits_from_baseline(baseline: dict, response: dict, fluct0, p) -> tuple[Traits, State]:
     """Traits that make the given baseline each patient's untreated steady state.
 
     Fear, avoidance and catastrophizing relax toward proportional targets, so their propensities
     are ratios of baseline values; the gain is whatever makes baseline pain equal floor + gain *
     threat + the expected flare pain. Values are clipped to the trait ranges (a patient whose
-    baseline cannot be matched exactly gets the nearest admissible traits).
+    baseline cannot be matched exactly gets the nearest admissible traits). Runs on numpy arrays
+    and on PyTensor tensors (``p`` a :class:`~prt_sim.params.DynParams`).
     """
-    p = params.to_tuple()
+    belief0 = baseline["belief"]
     # Initial safety memory cannot exceed 1 - belief, or the schema behind the belief would
     # have to exceed 1.
-    safety = np.clip(np.minimum(response["safety"], 1.0 - baseline["belief"]), 0.0, 0.5)
-    schema = np.clip(baseline["belief"] / (1.0 - safety), 0.02, 1.0)
+    safety = minimum(0.5, maximum(0.0, minimum(response["safety"], 1.0 - belief0)))
+    schema = minimum(1.0, maximum(0.02, belief0 / (1.0 - safety)))
     b = schema * (1.0 - safety)
-    fear_prop = np.clip(baseline["fear"] / b, 0.0, 1.0)
+    fear_prop = minimum(1.0, maximum(0.0, baseline["fear"] / b))
     fear = fear_prop * b
-    avoid_prop = np.clip(baseline["avoidance"] / np.maximum(fear, 1e-3), 0.0, 3.0)
-    avoidance = np.minimum(1.0, avoid_prop * fear)
+    avoid_prop = minimum(3.0, maximum(0.0, baseline["avoidance"] / maximum(fear, 1e-3)))
+    avoidance = minimum(1.0, avoid_prop * fear)
     pain = baseline["pain"]
-    w = params.cat_belief_weight
-    cat_prop = np.clip(baseline["catastrophizing"] / (w * b + (1 - w) * pain / 10.0 + 1e-9), 0, 1)
-    cat = cat_prop * (w * b + (1 - w) * pain / 10.0)
-    floor = np.minimum(response["floor"], 0.8 * pain)
+    w = p.cat_belief_weight
+    cat_base = w * b + (1.0 - w) * pain / 10.0
+    cat_prop = minimum(1.0, maximum(0.0, baseline["catastrophizing"] / (cat_base + 1e-9)))
+    cat = cat_prop * cat_base
+    floor = minimum(response["floor"], 0.8 * pain)
     # Mean flare intensity of the stationary flare process (ignoring the cap at 1).
-    flare_mean = params.flare_rate / (1.0 - np.exp(-1.0 / params.flare_duration))
-    s_tmp = State(
-        safety, cat, fear, avoidance, np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
-    )
+    flare_mean = minimum(1.0, p.flare_rate / (1.0 - exp(-1.0 / p.flare_duration)))
+    zero = 0.0 * b
+    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero)
     t = threat(b, s_tmp, p)
-    gain = np.clip((pain - floor - params.flare_pain * flare_mean) / np.maximum(t, 1e-3), 0.0, 10.0)
+    gain = minimum(
+        10.0, maximum(0.0, (pain - floor - p.flare_pain * flare_mean) / maximum(t, 1e-3))
+    )
     traits = Traits(
         schema,
         floor,
@@ -542,10 +614,8 @@ def _steady_state(
         response["edu_efficacy"],
         response["adherence"],
         response["placebo_response"],
-        np.clip(baseline["chronicity"], 0.0, 80.0),
+        minimum(80.0, maximum(0.0, baseline["chronicity"])),
     )
     # Start the flare process at its stationary mean, as the gain inversion assumes.
-    state = State(
-        safety, cat, fear, avoidance, np.zeros_like(b), z0, np.full_like(b, min(1.0, flare_mean))
-    )
+    state = State(safety, cat, fear, avoidance, zero, fluct0 + zero, zero + flare_mean)
     return traits, state

@@ -13,7 +13,9 @@ import numpy as np
 
 from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_jit, pain, threat
 from .instruments import report_pain, report_sum
-from .rng import normal, patient_key, uniform
+from .rng import normal_nb as normal
+from .rng import patient_key_nb as patient_key
+from .rng import uniform_nb as uniform
 
 __all__ = ["advance", "observe", "prime_ring", "DAILY_VARS", "LATENT_VARS", "STREAMS"]
 

@@ -6,12 +6,16 @@ Care for Patients With Chronic Back Pain: A Randomized Clinical Trial. JAMA Psyc
 Pain: Table 2, Figure 1 (n), supplement eTable 2. TSK-11: supplement eTable 6. PCS: computed from
 the public data (the supplement's PCS row is a copy error). Oswestry: Table 2. Attributions:
 Ashar YK et al., JAMA Netw Open 2023;6(9):e2333846 (public STR/MB coding).
+
+:func:`prt_sim.data.published_ashar2022` packs these figures into a validated arm-level
+:class:`prt_sim.data.TrialData`.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CITATION",
+    "ATTRIBUTION_CITATION",
     "ARMS",
     "VISIT_DAYS",
     "PAIN",
@@ -20,6 +24,7 @@ __all__ = [
     "PCS",
     "ODI",
     "MIND_BRAIN_SHARE",
+    "MIND_BRAIN_N",
 ]
 
 CITATION = (
@@ -27,11 +32,25 @@ CITATION = (
     "doi:10.1001/jamapsychiatry.2021.2669"
 )
 
+#: The secondary analysis of pain attributions (mind-brain vs structural causes).
+ATTRIBUTION_CITATION = "Ashar YK, Lumley MA, Perlis RH, et al. JAMA Netw Open. 2023;6(9):e2333846"
+
 #: Arm names and randomized n.
 ARMS = {"prt": 50, "placebo": 51, "usual_care": 50}
 
 #: Study day of each published visit (day 0 = T1; post = T2 about day 30; follow-ups after post).
-VISIT_DAYS = {"baseline": -5, "post": 30, "m1": 60, "m2": 91, "m3": 121, "m6": 213, "m12": 395}
+#: "baseline" is the mean of the eligibility visit (day -10) and T1 (day 0), dated at the midpoint;
+#: "t1" only carries the attributions.
+VISIT_DAYS = {
+    "baseline": -5,
+    "t1": 0,
+    "post": 30,
+    "m1": 60,
+    "m2": 91,
+    "m3": 121,
+    "m6": 213,
+    "m12": 395,
+}
 
 #: Average pain (BPI, 0-10): visit -> arm -> (mean, SD, n observed). Baseline = mean of
 #: eligibility and T1.
@@ -79,4 +98,11 @@ ODI = {
 MIND_BRAIN_SHARE = {
     "t1": {"prt": 0.093, "placebo": 0.111, "usual_care": 0.100},
     "post": {"prt": 0.598, "placebo": 0.121, "usual_care": 0.085},
+}
+
+#: Patients with coded causes behind :data:`MIND_BRAIN_SHARE` (public STR/MB coding: every
+#: observed patient has all 3 causes coded): visit -> arm -> n.
+MIND_BRAIN_N = {
+    "t1": {"prt": 50, "placebo": 51, "usual_care": 50},
+    "post": {"prt": 44, "placebo": 44, "usual_care": 47},
 }

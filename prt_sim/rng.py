@@ -70,23 +70,42 @@ def _mix(x):
 
 
 @numba.njit(inline="always", cache=True)
-def patient_key(key, pid):
-    """Per-patient key from a stream key and the patient's global id (both uint64)."""
+def patient_key_nb(key, pid):
+    """Per-patient key from a stream key and the patient's global id (both uint64; compiled)."""
     return _mix(np.uint64(key) ^ _mix(np.uint64(pid) * _GOLDEN + _GOLDEN))
 
 
 @numba.njit(inline="always", cache=True)
-def uniform(pkey, counter):
-    """Uniform on [0, 1) from a patient key and a counter (uint64)."""
-    return float(_mix(pkey + np.uint64(counter) * _GOLDEN) >> _S11) * _INV53
+def uniform_nb(pkey, counter):
+    """Uniform on [0, 1) from a patient key and a counter (uint64; compiled)."""
+    # Explicit uint64 casts: called from Python, pkey arrives as an int that numba would type
+    # as int64, and int64 + uint64 promotes to float.
+    return float(_mix(np.uint64(pkey) + np.uint64(counter) * _GOLDEN) >> _S11) * _INV53
 
 
 @numba.njit(inline="always", cache=True)
-def normal(pkey, counter):
-    """Standard normal (Box-Muller) from counters ``counter`` and ``counter + 1``."""
-    u1 = 1.0 - uniform(pkey, counter)  # (0, 1]: log is finite
-    u2 = uniform(pkey, np.uint64(counter) + np.uint64(1))
+def normal_nb(pkey, counter):
+    """Standard normal (Box-Muller) from counters ``counter`` and ``counter + 1`` (compiled)."""
+    u1 = 1.0 - uniform_nb(np.uint64(pkey), counter)  # (0, 1]: log is finite
+    u2 = uniform_nb(np.uint64(pkey), np.uint64(counter) + np.uint64(1))
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+
+
+# Python-facing versions. Numba's dispatcher converts Python ints through int64, so keys of
+# 2**63 or more cannot be passed as ints: these cast to np.uint64 first and return np.uint64.
+def patient_key(key, pid) -> np.uint64:
+    """Per-patient key from a stream key and the patient's global id."""
+    return np.uint64(patient_key_nb(np.uint64(key), np.uint64(pid)))
+
+
+def uniform(pkey, counter) -> float:
+    """Uniform on [0, 1) from a patient key and a counter."""
+    return uniform_nb(np.uint64(pkey), np.uint64(counter))
+
+
+def normal(pkey, counter) -> float:
+    """Standard normal from a patient key and counters ``counter``, ``counter + 1``."""
+    return normal_nb(np.uint64(pkey), np.uint64(counter))
 
 
 @numba.njit(cache=True)
@@ -113,7 +132,7 @@ def uniform_array(key, pids, counter):
     """Uniforms for an array of patient ids (one per patient) at a given counter."""
     out = np.empty(pids.shape[0])
     for i in numba.prange(pids.shape[0]):
-        out[i] = uniform(patient_key(key, pids[i]), counter)
+        out[i] = uniform_nb(patient_key_nb(key, pids[i]), counter)
     return out
 
 
@@ -122,5 +141,5 @@ def normal_array(key, pids, counter):
     """Standard normals for an array of patient ids at counters ``counter``, ``counter + 1``."""
     out = np.empty(pids.shape[0])
     for i in numba.prange(pids.shape[0]):
-        out[i] = normal(patient_key(key, pids[i]), counter)
+        out[i] = normal_nb(patient_key_nb(key, pids[i]), counter)
     return out

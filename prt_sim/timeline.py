@@ -195,10 +195,11 @@ def build_timeline(
     horizon_days = check_int("horizon_days", horizon_days, 1, 36_500)
     if visits is None:
         visits = tuple(v for v in trial_visits() if v.day <= horizon_days)
-    visits = tuple(sorted(visits, key=lambda v: v.day))
     for i, v in enumerate(visits):
         if not isinstance(v, Visit):
             raise ValidationError(f"visits[{i}]", v, "a prt_sim.timeline.Visit")
+    visits = tuple(sorted(visits, key=lambda v: v.day))
+    for v in visits:
         if v.day > horizon_days:
             raise ValidationError(
                 f"visits[{v.name}].day",

@@ -1,0 +1,166 @@
+"""The time grid of the deterministic skeleton used for inference.
+
+The skeleton runs the same :func:`prt_sim.dynamics.daily_step` as the simulator, with expected
+shocks. Steps are one day wherever anything happens (sessions, the treatment period, the 7 days
+recalled at each visit) and up to ``max_dt`` days elsewhere, using the step length ``dt`` of
+:class:`prt_sim.dynamics.Drive` (``dt = 1`` everywhere reproduces the simulator's daily map
+exactly; ``grid="daily"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ValidationError, check_int
+from ..protocols import Protocol
+from ..timeline import RECALL_DAYS, Visit, build_timeline
+
+__all__ = ["SkeletonGrid", "build_grid"]
+
+
+@dataclass
+class SkeletonGrid:
+    """Calendar of the skeleton, shared by all arms.
+
+    Arrays indexed ``[arm, step]`` hold each step's total session doses, the mean daily
+    self-guided dose and flare multiplier, and the expected attendance of a session; ``dt[step]``
+    is the step length in days. ``pain_weight[step, visit]`` is the weight of a step's pain in a
+    visit's 7-day recall mean; ``visit_step[visit]`` is the step ending on the visit day.
+    """
+
+    arms: tuple[str, ...]
+    visits: tuple[Visit, ...]
+    start_day: int
+    step_day: np.ndarray
+    dt: np.ndarray
+    education: np.ndarray
+    exposure: np.ndarray
+    placebo: np.ndarray
+    self_guided: np.ndarray
+    flare_mult: np.ndarray
+    attend: np.ndarray
+    uptake: np.ndarray
+    pain_weight: np.ndarray
+    visit_step: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.dt)
+
+
+def build_grid(
+    protocols: dict[str, Protocol],
+    visits: tuple[Visit, ...],
+    *,
+    horizon_days: int | None = None,
+    max_dt: int = 7,
+    daily: bool = False,
+) -> SkeletonGrid:
+    """Build the skeleton's grid for several arms.
+
+    Parameters
+    ----------
+    protocols : dict of arm name -> Protocol
+    visits : tuple of Visit
+        Visits whose recall windows and end days must be resolved daily.
+    horizon_days : int, optional
+        Last day (default: the last visit).
+    max_dt : int
+        Longest step in days where nothing happens, 1 to 60.
+    daily : bool
+        All steps one day long (the simulator's exact daily map).
+    """
+    max_dt = check_int("max_dt", max_dt, 1, 60)
+    if not protocols:
+        raise ValidationError("protocols", protocols, "at least one arm")
+    horizon = horizon_days if horizon_days is not None else max(v.day for v in visits)
+    tls = {a: build_timeline(p, horizon_days=horizon, visits=visits) for a, p in protocols.items()}
+    start = min(t.start_day for t in tls.values())
+    stop = horizon + 1
+    n_days = stop - start
+    fine = np.zeros(n_days, dtype=bool)
+    for v in visits:
+        lo = v.day - RECALL_DAYS + 1 - start
+        fine[max(lo, 0) : v.day - start + 1] = True
+    for p in protocols.values():
+        for s in p.sessions:
+            fine[s.day - start] = True
+        if p.sessions:  # daily through treatment: the belief moves fastest there
+            fine[max(p.sessions[0].day - start, 0) : p.sessions[-1].day - start + 8] = True
+        for sg in p.self_guided:  # daily while the self-guided dose changes fastest
+            lo = max(sg.start_day - start, 0)
+            fine[lo : min(lo + 14, n_days)] = True
+    if daily:
+        fine[:] = True
+    # Steps: a fine day is its own step; runs of coarse days are split into <= max_dt chunks.
+    bounds = [0]
+    d = 0
+    while d < n_days:
+        if fine[d]:
+            d += 1
+        else:
+            e = d
+            while e < n_days and not fine[e] and e - d < max_dt:
+                e += 1
+            d = e
+        bounds.append(d)
+    bounds = np.array(bounds)
+    lo, hi = bounds[:-1], bounds[1:]
+    n_steps, n_arms = len(lo), len(protocols)
+    shape = (n_arms, n_steps)
+    out = {
+        k: np.zeros(shape)
+        for k in ("education", "exposure", "placebo", "self_guided", "flare_mult", "attend")
+    }
+    uptake = np.zeros(n_arms)
+    for ai, (a, p) in enumerate(protocols.items()):
+        tl = tls[a]
+        off = tl.start_day - start  # arm timeline may start later than the grid
+        daily_arrays = {}
+        for key in ("education", "exposure", "placebo", "self_guided", "flare_multiplier"):
+            arr = np.full(n_days, 1.0 if key == "flare_multiplier" else 0.0)
+            arr[off:] = getattr(tl, key)
+            daily_arrays[key] = arr
+        sess = np.zeros(n_days, dtype=bool)
+        sess[off:] = tl.session
+        # Expected attendance of the m-th session: attendance * (1 - attendance * dropout)^(m-1).
+        m = np.cumsum(sess) - 1
+        att = np.where(
+            sess, p.attendance * (1.0 - p.attendance * p.dropout) ** np.maximum(m, 0), 0.0
+        )
+        for k, (a0, a1) in enumerate(zip(lo, hi)):
+            out["education"][ai, k] = daily_arrays["education"][a0:a1].sum()
+            out["exposure"][ai, k] = daily_arrays["exposure"][a0:a1].sum()
+            out["placebo"][ai, k] = min(1.0, daily_arrays["placebo"][a0:a1].sum())
+            out["self_guided"][ai, k] = daily_arrays["self_guided"][a0:a1].mean()
+            out["flare_mult"][ai, k] = daily_arrays["flare_multiplier"][a0:a1].mean()
+            out["attend"][ai, k] = att[a0:a1].max() if a1 - a0 == 1 else 0.0
+        uptake[ai] = p.uptake
+    step_day = start + lo
+    pain_weight = np.zeros((n_steps, len(visits)))
+    visit_step = np.zeros(len(visits), dtype=np.int64)
+    for j, v in enumerate(visits):
+        for day in range(v.day - RECALL_DAYS + 1, v.day + 1):
+            k = np.searchsorted(step_day, day, side="right") - 1
+            if not (hi[k] - lo[k] == 1):  # pragma: no cover - guaranteed by the fine days
+                raise AssertionError("recall day not on a daily step")
+            pain_weight[k, j] += 1.0 / RECALL_DAYS
+        visit_step[j] = np.searchsorted(step_day, v.day, side="right") - 1
+    return SkeletonGrid(
+        tuple(protocols),
+        tuple(visits),
+        start,
+        step_day,
+        (hi - lo).astype(float),
+        out["education"],
+        out["exposure"],
+        out["placebo"],
+        out["self_guided"],
+        out["flare_mult"],
+        out["attend"],
+        uptake,
+        pain_weight,
+        visit_step,
+    )

@@ -1,0 +1,293 @@
+"""The deterministic skeleton: surrogate agents run with expected shocks, and its gradient.
+
+Each surrogate agent is one standardized patient (its traits and initial state are computed in
+the PyMC graph from the population parameters). On the :class:`~prt_sim.inference.grid.
+SkeletonGrid` it runs :func:`prt_sim.dynamics.daily_step` (the simulator's update) with expected
+shocks; the backward pass runs :func:`prt_sim.adjoint.daily_step_vjp` in reverse.
+:class:`SkeletonOp` wraps both as a PyTensor Op with a gradient.
+
+Outputs per agent and visit: the 7-day mean of daily pain recalled at the visit, and the state
+at the end of the visit day.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+from ..adjoint import daily_step_vjp_jit
+from ..dynamics import Drive, Shocks, State, Traits, daily_step_jit
+from ..params import DynParams
+from .grid import SkeletonGrid
+
+__all__ = ["skeleton_forward", "skeleton_backward", "SkeletonOp", "N_PARAMS"]
+
+N_PARAMS = len(DynParams._fields)
+_FLARE_RATE = DynParams._fields.index("flare_rate")
+_ADHERENCE = Traits._fields.index("adherence")
+
+
+@numba.njit(cache=True)
+def _traits(tr, i):
+    return Traits(
+        tr[0, i],
+        tr[1, i],
+        tr[2, i],
+        tr[3, i],
+        tr[4, i],
+        tr[5, i],
+        tr[6, i],
+        tr[7, i],
+        tr[8, i],
+        tr[9, i],
+    )
+
+
+@numba.njit(cache=True)
+def _state(st, i):
+    return State(st[0, i], st[1, i], st[2, i], st[3, i], st[4, i], st[5, i], st[6, i])
+
+
+@numba.njit(parallel=True, cache=True)
+def _run(traits, init, arm, treat, p, dt, edu, expo, plc, sg, fmult, attend, states, pains):
+    n_agents = traits.shape[1]
+    n_steps = dt.shape[0]
+    for i in numba.prange(n_agents):
+        s = _state(init, i)
+        x = _traits(traits, i)
+        a = arm[i]
+        on = treat[i]
+        for k in range(n_steps):
+            for f in range(7):
+                states[i, k, f] = s[f]
+            z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
+            if dt[k] == 1.0:  # a literal step length lets the compiler fold powers of dt
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on, 1.0)
+                s, today = daily_step_jit(s, x, d, z, p)
+            else:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on, dt[k])
+                s, today = daily_step_jit(s, x, d, z, p)
+            pains[i, k] = today
+        for f in range(7):
+            states[i, n_steps, f] = s[f]
+
+
+def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec):
+    """Run the skeleton; return (week_pain[agent, visit], visit_state[7, agent, visit], cache)."""
+    n_steps, n_agents = grid.n_steps, traits.shape[1]
+    states = np.empty((n_agents, n_steps + 1, 7))  # agent-major: each thread's rows are contiguous
+    pains = np.empty((n_agents, n_steps))
+    _run(
+        np.ascontiguousarray(traits, dtype=float),
+        np.ascontiguousarray(init, dtype=float),
+        arm,
+        treat,
+        DynParams(*np.asarray(pvec, dtype=float).tolist()),
+        grid.dt,
+        grid.education,
+        grid.exposure,
+        grid.placebo,
+        grid.self_guided,
+        grid.flare_mult,
+        grid.attend,
+        states,
+        pains,
+    )
+    week = pains @ grid.pain_weight
+    vstate = np.ascontiguousarray(states[:, grid.visit_step + 1, :].transpose(2, 0, 1))
+    return week, vstate, (states, pains)
+
+
+@numba.njit(parallel=True, cache=True)
+def _back(
+    traits,
+    arm,
+    treat,
+    p,
+    dt,
+    edu,
+    expo,
+    plc,
+    sg,
+    fmult,
+    attend,
+    states,
+    pain_weight,
+    visit_at,
+    g_week,
+    g_vstate,
+    g_traits,
+    g_init,
+    g_params,
+):
+    n_agents = traits.shape[1]
+    n_steps = dt.shape[0]
+    n_visits = pain_weight.shape[1]
+    for i in numba.prange(n_agents):
+        x = _traits(traits, i)
+        a = arm[i]
+        on = treat[i]
+        lam = np.zeros(7)
+        gx = np.zeros(10)
+        gp = np.zeros(20)
+        for k in range(n_steps - 1, -1, -1):
+            j = visit_at[k]
+            if j >= 0:
+                for f in range(7):
+                    lam[f] += g_vstate[f, i, j]
+            gpain = 0.0
+            for v in range(n_visits):
+                gpain += pain_weight[k, v] * g_week[i, v]
+            s = State(
+                states[i, k, 0],
+                states[i, k, 1],
+                states[i, k, 2],
+                states[i, k, 3],
+                states[i, k, 4],
+                states[i, k, 5],
+                states[i, k, 6],
+            )
+            z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
+            gs = State(lam[0], lam[1], lam[2], lam[3], lam[4], lam[5], lam[6])
+            if dt[k] == 1.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on, 1.0)
+                g_s, g_x, g_p, g_z = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            else:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on, dt[k])
+                g_s, g_x, g_p, g_z = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            for f in range(7):
+                lam[f] = g_s[f]
+            for f in range(10):
+                gx[f] += g_x[f]
+            gx[7] += g_z.adhere  # adherence enters through the expected shock
+            for f in range(20):
+                gp[f] += g_p[f]
+            gp[5] += g_z.flare * fmult[a, k] * dt[k]  # flare_rate enters through the shock
+        for f in range(7):
+            g_init[f, i] = lam[f]
+        for f in range(10):
+            g_traits[f, i] = gx[f]
+        for f in range(20):
+            g_params[i, f] = gp[f]
+
+
+def skeleton_backward(
+    grid: SkeletonGrid, traits, init, arm, treat, pvec, g_week, g_vstate, cache=None
+):
+    """Cotangents of (traits, init, pvec) given cotangents of (week_pain, visit_state)."""
+    traits = np.ascontiguousarray(traits, dtype=float)
+    pvec = np.ascontiguousarray(pvec, dtype=float)
+    if cache is None:
+        _, _, cache = skeleton_forward(grid, traits, init, arm, treat, pvec)
+    states, _ = cache
+    n_agents = traits.shape[1]
+    visit_at = np.full(grid.n_steps, -1, dtype=np.int64)
+    visit_at[grid.visit_step] = np.arange(len(grid.visit_step))
+    g_traits = np.empty((10, n_agents))
+    g_init = np.empty((7, n_agents))
+    g_params = np.empty((n_agents, N_PARAMS))
+    _back(
+        traits,
+        arm,
+        treat,
+        DynParams(*pvec.tolist()),
+        grid.dt,
+        grid.education,
+        grid.exposure,
+        grid.placebo,
+        grid.self_guided,
+        grid.flare_mult,
+        grid.attend,
+        states,
+        grid.pain_weight,
+        visit_at,
+        np.ascontiguousarray(g_week, dtype=float),
+        np.ascontiguousarray(g_vstate, dtype=float),
+        g_traits,
+        g_init,
+        g_params,
+    )
+    return g_traits, g_init, g_params.sum(axis=0)
+
+
+class SkeletonOp(Op):
+    """PyTensor Op: (traits[10, A], init[7, A], params[20]) -> (week_pain[A, V], state[7, A, V]).
+
+    ``arm`` (agent -> arm index) and ``treat`` (agent starts treatment: 0/1) are constants of the
+    Op, as is the grid.
+    """
+
+    __props__ = ()
+
+    def __init__(self, grid: SkeletonGrid, arm: np.ndarray, treat: np.ndarray):
+        self.grid = grid
+        self.arm = np.ascontiguousarray(arm, dtype=np.int64)
+        self.treat = np.ascontiguousarray(treat, dtype=float)
+        super().__init__()
+
+    def make_node(self, traits, init, params):
+        traits = pt.as_tensor_variable(traits).astype("float64")
+        init = pt.as_tensor_variable(init).astype("float64")
+        params = pt.as_tensor_variable(params).astype("float64")
+        return Apply(self, [traits, init, params], [pt.dmatrix(), pt.dtensor3()])
+
+    def perform(self, node, inputs, outputs):
+        traits, init, params = inputs
+        week, vstate, _ = skeleton_forward(self.grid, traits, init, self.arm, self.treat, params)
+        outputs[0][0] = week
+        outputs[1][0] = np.ascontiguousarray(vstate)
+
+    def infer_shape(self, fgraph, node, shapes):
+        n_agents = shapes[0][1]
+        n_visits = len(self.grid.visit_step)
+        return [(n_agents, n_visits), (7, n_agents, n_visits)]
+
+    def grad(self, inputs, output_grads):
+        from pytensor.gradient import DisconnectedType
+
+        g_week, g_vstate = output_grads
+        if isinstance(g_week.type, DisconnectedType):
+            g_week = pt.zeros_like(self(*inputs)[0])
+        if isinstance(g_vstate.type, DisconnectedType):
+            g_vstate = pt.zeros_like(self(*inputs)[1])
+        return list(_SkeletonGradOp(self)(*inputs, g_week, g_vstate))
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+
+class _SkeletonGradOp(Op):
+    __props__ = ()
+
+    def __init__(self, fwd: SkeletonOp):
+        self.fwd = fwd
+        super().__init__()
+
+    def make_node(self, traits, init, params, g_week, g_vstate):
+        ins = [
+            pt.as_tensor_variable(v).astype("float64")
+            for v in (traits, init, params, g_week, g_vstate)
+        ]
+        return Apply(self, ins, [pt.dmatrix(), pt.dmatrix(), pt.dvector()])
+
+    def perform(self, node, inputs, outputs):
+        traits, init, params, g_week, g_vstate = inputs
+        gt, gi, gp = skeleton_backward(
+            self.fwd.grid, traits, init, self.fwd.arm, self.fwd.treat, params, g_week, g_vstate
+        )
+        outputs[0][0], outputs[1][0], outputs[2][0] = gt, gi, gp
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0], shapes[1], shapes[2]]
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
