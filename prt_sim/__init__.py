@@ -13,9 +13,10 @@ exposure, and flare-ups read as damage reinstate it. See ``docs/model.md``.
 
 __version__ = "0.1.0"
 
-from . import dynamics, protocols, timeline  # noqa: E402
+from . import data, dynamics, protocols, timeline  # noqa: E402
 from .cohorts import Cohort, CohortSpec  # noqa: E402
 from .errors import DataFormatError, PrtSimError, ValidationError  # noqa: E402
+from .inference import Prior, TrialModel  # noqa: E402
 from .params import ModelParams  # noqa: E402
 from .protocols import Protocol, SelfGuided, Session  # noqa: E402
 from .simulation import SimulationResult, simulate  # noqa: E402
@@ -27,14 +28,17 @@ __all__ = [
     "CohortSpec",
     "DataFormatError",
     "ModelParams",
+    "Prior",
     "Protocol",
     "PrtSimError",
     "SelfGuided",
     "Session",
     "SimulationResult",
     "StressPeriod",
+    "TrialModel",
     "ValidationError",
     "Visit",
+    "data",
     "dynamics",
     "protocols",
     "simulate",

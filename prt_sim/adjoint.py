@@ -14,7 +14,7 @@ import numba
 from numba.extending import register_jitable
 
 from ._math import exp, power, sqrt
-from .dynamics import Shocks, State, Traits, daily_step
+from .dynamics import Drive, Shocks, State, Traits, daily_step
 from .params import DynParams
 
 __all__ = ["daily_step_vjp", "daily_step_vjp_jit"]
@@ -42,10 +42,10 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
 
     Returns
     -------
-    (State, Traits, DynParams, Shocks)
-        Cotangents of the state, the traits, the parameters and the shocks. The drive is data
-        (no cotangent); ``pain_report_sd`` and ``item_noise_sd`` do not enter the update and get
-        zero.
+    (State, Traits, DynParams, Shocks, Drive)
+        Cotangents of the state, the traits, the parameters, the shocks and the drive (the step
+        length ``dt`` gets zero: it is a grid constant). ``pain_report_sd`` and
+        ``item_noise_sd`` do not enter the update and get zero.
     """
     zero = 0.0 * s.safety
     dt = d.dt
@@ -159,6 +159,10 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_A = g_A + g_exposure * (-p.everyday_activity * dt * s.safety)
     g_S = g_S + g_exposure * p.everyday_activity * dt * (1.0 - s.avoidance)
     g_adhere = g_exposure * d.exposure * z.attend
+    g_d_exposure = g_exposure * z.attend * z.adhere
+    g_d_education = g_edu_dose * z.attend
+    g_d_self_guided = g_edu_dose * dt
+    g_d_placebo = g_injected * z.attend
     g_attend = (
         g_exposure * d.exposure * z.adhere + g_edu_dose * d.education + g_injected * d.placebo
     )
@@ -225,7 +229,8 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         zero,
     )
     g_shocks = Shocks(g_noise, g_zflare, g_attend, g_adhere)
-    return g_state, g_traits, g_params, g_shocks
+    g_drive = Drive(g_d_education, g_d_exposure, g_d_placebo, g_d_self_guided, zero)
+    return g_state, g_traits, g_params, g_shocks, g_drive
 
 
 daily_step_vjp_jit = numba.njit(cache=True)(daily_step_vjp)

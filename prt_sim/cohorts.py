@@ -541,7 +541,7 @@ def entry_fluctuation(z0, shift, p):
     window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
     denom = p.fluct_sd * window
     # No persistent fluctuation (fluct_sd or persistence 0): the selection cannot be carried.
-    return z0 + shift / maximum(denom, 1e-9) * (denom > 0)
+    return z0 + shift / maximum(denom, 1e-9) * ((denom > 0) * 1.0)
 
 
 def _check_entry_shift(shift: float, params: ModelParams, field: str) -> None:

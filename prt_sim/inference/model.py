@@ -1,0 +1,314 @@
+"""The PyMC model of a trial, built from the simulator's own equations.
+
+Population parameters get priors (:mod:`prt_sim.inference.priors`); standardized surrogate
+agents (scrambled Sobol points pushed through :func:`prt_sim.cohorts.standard_draws`) become
+trait vectors with :func:`prt_sim.cohorts.realize`, the same function the simulator's cohorts
+use; the :class:`~prt_sim.inference.skeleton.SkeletonOp` runs :func:`prt_sim.dynamics.
+daily_step` over the trial calendar with expected shocks; and the instruments' observation
+models turn the agents' expected weekly pain and states into arm-level predictions.
+
+Arm-level likelihood (published figures):
+
+- mean pain per arm and visit: Normal(predicted mean, observed SD / sqrt(n));
+- pain 0-1 responders: Binomial(n observed, predicted share);
+- TSK-11, PCS, Oswestry means: Normal(predicted mean, SD / sqrt(n));
+- mind-brain attributions: Binomial(3 n, predicted share).
+
+Each agent's reported pain is an integer: the agent's expected 7-day mean plus Normal noise
+(day-to-day fluctuation averaged over the week, flare-ups, report noise), rounded and clipped
+to 0-10. The predicted arm mean, SD and pain 0-1 share average those integer distributions
+over agents, so heterogeneity and rounding enter the responder counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..cohorts import N_UNIFORMS, CohortSpec, realize, standard_draws
+from ..errors import ValidationError, check_int
+from ..params import DynParams, ModelParams
+from ..protocols import Protocol
+from ..timeline import RECALL_DAYS, Visit, trial_visits
+from .grid import build_grid
+from .priors import DEFAULT_PRIORS, Prior
+
+__all__ = ["build_arm_model", "ArmModelParts", "report_noise_sd", "ODI_SD_FALLBACK"]
+
+#: SD of Oswestry scores used where a source publishes no SD (public data at post: 10.6-11.1).
+ODI_SD_FALLBACK = 11.0
+
+_MEASURES = ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb_share")
+
+
+def report_noise_sd(params: ModelParams) -> float:
+    """SD (points) of a reported weekly pain around an agent's expected 7-day mean.
+
+    Sums the variance of the 7-day mean of the stationary AR(1) fluctuation, of flare-up pain
+    (onsets Bernoulli(flare_rate) per day, each decaying with ``flare_duration``; cap at 1
+    ignored), and of the report noise.
+    """
+    phi, sd = params.fluct_persistence, params.fluct_sd
+    lags = np.abs(np.subtract.outer(np.arange(RECALL_DAYS), np.arange(RECALL_DAYS)))
+    fluct_var = sd**2 * np.mean(phi**lags)
+    # Weight of a flare starting on day o (relative to the window start) in the 7-day mean.
+    onsets = np.arange(-int(20 * params.flare_duration) - 1, RECALL_DAYS)
+    days = np.arange(RECALL_DAYS)
+    lag = days[None, :] - onsets[:, None]
+    c = np.where(lag >= 0, np.exp(-np.maximum(lag, 0) / params.flare_duration), 0.0).mean(axis=1)
+    r = params.flare_rate
+    flare_var = params.flare_pain**2 * r * (1 - r) * np.sum(c**2)
+    return float(np.sqrt(fluct_var + flare_var + params.pain_report_sd**2))
+
+
+@dataclasses.dataclass
+class ArmModelParts:
+    """What :func:`build_arm_model` made, for predictions and checks."""
+
+    model: Any
+    visits: tuple[Visit, ...]
+    arms: tuple[str, ...]
+    fitted: dict[str, Prior]
+    n_agents: int
+    op: Any
+
+
+def _normal_cdf(x):
+    import pytensor.tensor as pt
+
+    return 0.5 * (1.0 + pt.erf(x / np.sqrt(2.0)))
+
+
+def _reported_pain_moments(mu, sd):
+    """Mean, second moment and P(<= 1) of round-and-clip(mu + N(0, sd^2)) to 0..10."""
+    import pytensor.tensor as pt
+
+    edges = np.arange(10) + 0.5  # P(Y <= k) = Phi((k + 0.5 - mu) / sd), k = 0..9
+    cdf = _normal_cdf((edges[None, None, :] - mu[..., None]) / sd)
+    ones = pt.ones_like(cdf[..., :1])
+    cdf = pt.concatenate([cdf, ones], axis=-1)
+    pmf = pt.concatenate([cdf[..., :1], cdf[..., 1:] - cdf[..., :-1]], axis=-1)
+    k = np.arange(11.0)
+    return (pmf * k).sum(-1), (pmf * k**2).sum(-1), cdf[..., 1]
+
+
+def build_arm_model(
+    data,
+    *,
+    priors: dict[str, Prior] | None = None,
+    params: ModelParams | None = None,
+    spec: CohortSpec | None = None,
+    n_agents: int = 32,
+    max_dt: int = 7,
+    agent_seed: int = 0,
+    daily_grid: bool = False,
+) -> ArmModelParts:
+    """Build the PyMC model of arm-level trial data.
+
+    Parameters
+    ----------
+    data : prt_sim.data.TrialData
+        Arm-level data (``data.summaries``); patient-level data is summarised first.
+    priors : dict of name -> Prior, optional
+        Fitted parameters and their priors (default :data:`DEFAULT_PRIORS`); parameters not
+        listed keep their values in ``params`` / ``spec``.
+    params, spec : optional
+        Fixed values of the parameters that are not fitted.
+    n_agents : int
+        Surrogate agents per arm, 4 to 4096 (quasi-random; the same agents in every arm).
+    max_dt : int
+        Longest skeleton step in days where nothing happens (1 = daily map).
+    agent_seed : int
+        Scrambling seed of the Sobol points.
+    daily_grid : bool
+        Run the skeleton day by day everywhere (exactly the simulator's daily map).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+    from scipy.stats import qmc
+
+    from .skeleton import SkeletonOp
+
+    priors = dict(DEFAULT_PRIORS if priors is None else priors)
+    params = params or ModelParams()
+    spec = spec or CohortSpec()
+    n_agents = check_int("n_agents", n_agents, 4, 4096)
+    if data.level != "arm":
+        data = data.to_arm_level()
+    summaries = data.summaries
+    arms = tuple(data.arms)
+    param_fields = {f.name for f in dataclasses.fields(ModelParams)}
+    spec_fields = {f.name for f in dataclasses.fields(CohortSpec)}
+    for name, pr in priors.items():
+        if not isinstance(pr, Prior):
+            raise ValidationError(f"priors[{name}]", pr, "a prt_sim.inference.Prior")
+        ok = (
+            (pr.target == "params" and name in param_fields)
+            or (pr.target == "spec" and name in spec_fields)
+            or (pr.target == "protocol" and name == "self_guided_scale")
+        )
+        if not ok:
+            raise ValidationError(
+                f"priors[{name}]",
+                pr.target,
+                "a ModelParams field (target "
+                "'params'), a CohortSpec field ('spec') or 'self_guided_scale' "
+                "('protocol')",
+            )
+
+    # Visits the skeleton must resolve: every data visit, and the parts of composite visits.
+    named = {v.name: v for v in trial_visits(extra_days=())}
+    day_of = dict(data.visit_days)
+    comp = dict(data.composite_visits or {})
+    needed = []
+    for v in summaries["visit"].values:
+        for part in comp.get(v, (v,)):
+            if part not in [w.name for w in needed]:
+                day = named[part].day if part in named else day_of[part]
+                needed.append(Visit(name=part, day=int(day)))
+    visits = tuple(sorted(needed, key=lambda v: v.day))
+    vindex = {v.name: j for j, v in enumerate(visits)}
+    protocols: dict[str, Protocol] = dict(data.protocols)
+    grid = build_grid(protocols, visits, max_dt=max_dt, daily=daily_grid)
+
+    # Surrogate agents: the same Sobol points in every arm.
+    sobol = qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
+    # Sobol points are balanced in blocks of 2**m: draw the enclosing block, keep n_agents.
+    u = sobol.random_base2(int(np.ceil(np.log2(n_agents))))[:n_agents].T
+    std = standard_draws(u, spec)
+    n_arms = len(arms)
+    arm_idx = np.repeat(np.arange(n_arms), n_agents)
+    # Uptake: a stratified share of each arm's agents never starts treatment.
+    v = (np.argsort(np.argsort(u[0])) + 0.5) / n_agents
+    treat = np.concatenate([(v < grid.uptake[a]).astype(float) for a in range(n_arms)])
+    std_all = {k: np.tile(np.asarray(val, float), n_arms) for k, val in std.items()}
+
+    coords = {"arm": list(arms), "visit": [v.name for v in visits], "parameter": list(priors)}
+    with pm.Model(coords=coords) as model:
+        theta = {name: pr.dist(name) for name, pr in priors.items()}
+        # Randomized arms differ at baseline by chance: a per-arm offset of steady pain with the
+        # sampling SD of an arm mean.
+        n_rand = np.asarray(summaries["n_randomized"].values, float)
+        offset_z = pm.Normal("arm_offset_z", 0.0, 1.0, dims="arm")
+        pain_sd = theta.get("pain_sd", spec.pain_sd)
+        offset = pm.Deterministic(
+            "arm_pain_offset", offset_z * pain_sd / np.sqrt(n_rand), dims="arm"
+        )
+
+        pvals = {f: theta.get(f, getattr(params, f)) for f in DynParams._fields}
+        p_sym = DynParams(**pvals)
+        spec_vals = {
+            f.name: theta.get(f.name, getattr(spec, f.name))
+            for f in dataclasses.fields(CohortSpec)
+            if f.name != "correlation"
+        }
+        spec_vals["pain_mean"] = spec_vals["pain_mean"] + offset[arm_idx]
+        traits, init = realize(std_all, SimpleNamespace(**spec_vals), p_sym)
+        init = init._replace(fluctuation=init.fluctuation - std_all["fluct_z"])  # mean only
+        traits_m = pt.stack([pt.as_tensor_variable(t) * pt.ones(len(arm_idx)) for t in traits])
+        init_m = pt.stack([pt.as_tensor_variable(t) * pt.ones(len(arm_idx)) for t in init])
+        pvec = pt.stack(
+            [pt.as_tensor_variable(pvals[f]).astype("float64") for f in DynParams._fields]
+        )
+        sg_scale = theta.get("self_guided_scale", 1.0)
+        op = SkeletonOp(grid, arm_idx, treat)
+        week, vstate = op(traits_m, init_m, pvec, sg_scale)
+
+        sd = report_noise_sd(params)
+        mean_i, m2_i, free_i = _reported_pain_moments(week, sd)
+        belief = traits_m[0][:, None] * (1.0 - vstate[0])
+        by_arm = [np.flatnonzero(arm_idx == a) for a in range(n_arms)]
+
+        def arm_mean(x):
+            return pt.stack([x[idx].mean(0) for idx in by_arm])
+
+        pain_mean = pm.Deterministic("pred_pain_mean", arm_mean(mean_i), dims=("arm", "visit"))
+        pain_m2 = arm_mean(m2_i)
+        pm.Deterministic(
+            "pred_pain_sd", pt.sqrt(pt.maximum(pain_m2 - pain_mean**2, 1e-9)), dims=("arm", "visit")
+        )
+        pain_free = pm.Deterministic("pred_pain_free", arm_mean(free_i), dims=("arm", "visit"))
+        latent = {
+            "tsk11": 11.0 + 33.0 * arm_mean(vstate[2]),
+            "pcs": 52.0 * arm_mean(vstate[1]),
+            "odi": 100.0 * arm_mean(vstate[3]),
+            "attrib_mb_share": arm_mean(1.0 - belief),
+        }
+        for k, val in latent.items():
+            pm.Deterministic(f"pred_{k}", val, dims=("arm", "visit"))
+        pm.Deterministic("pred_belief", arm_mean(belief), dims=("arm", "visit"))
+
+        def pred(var, arm, visit):
+            parts = comp.get(visit, (visit,))
+            return sum(var[arm, vindex[p]] for p in parts) / len(parts)
+
+        _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent)
+    return ArmModelParts(model, visits, arms, priors, n_agents, op)
+
+
+def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) -> None:
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    s = summaries
+    visits = [str(v) for v in s["visit"].values]
+    rows: dict[str, list] = {k: [] for k in ("pain", "free", "tsk11", "pcs", "odi", "mb")}
+    for a, arm in enumerate(arms):
+        for visit in visits:
+
+            def val(name, arm=arm, visit=visit):
+                return float(s[name].sel(arm=arm, visit=visit)) if name in s else np.nan
+
+            m, sd, n = val("pain_avg_mean"), val("pain_avg_sd"), val("pain_avg_n")
+            if np.isfinite(m) and np.isfinite(sd) and n > 0:
+                rows["pain"].append((arm, visit, pred(pain_mean, a, visit), m, sd / np.sqrt(n)))
+            k, n_obs = val("pain_free_k"), val("pain_free_n_observed")
+            if np.isfinite(k) and n_obs > 0:
+                rows["free"].append((arm, visit, pred(pain_free, a, visit), k, n_obs))
+            for meas in ("tsk11", "pcs", "odi"):
+                m, sd, n = val(f"{meas}_mean"), val(f"{meas}_sd"), val(f"{meas}_n")
+                if meas == "odi" and not np.isfinite(sd):
+                    sd = ODI_SD_FALLBACK
+                if np.isfinite(m) and np.isfinite(sd) and n > 0:
+                    rows[meas].append(
+                        (arm, visit, pred(latent[meas], a, visit), m, sd / np.sqrt(n))
+                    )
+            share, n = val("attrib_mb_share_mean"), val("attrib_mb_share_n")
+            if np.isfinite(share) and n > 0:
+                rows["mb"].append(
+                    (
+                        arm,
+                        visit,
+                        pred(latent["attrib_mb_share"], a, visit),
+                        round(share * 3 * n),
+                        3 * n,
+                    )
+                )
+    model = pm.modelcontext(None)
+    for key, obs in rows.items():
+        if not obs:
+            continue
+        dim = f"{key}_obs"
+        model.add_coord(dim, [f"{r[0]}/{r[1]}" for r in obs])
+        mu = pt.stack([r[2] for r in obs])
+        if key in ("free", "mb"):
+            p = pt.clip(mu, 1e-6, 1 - 1e-6)
+            pm.Binomial(
+                f"{key}_count",
+                n=np.array([r[4] for r in obs], dtype=np.int64),
+                p=p,
+                observed=np.array([r[3] for r in obs], dtype=np.int64),
+                dims=dim,
+            )
+        else:
+            name = {"pain": "pain_mean_obs"}.get(key, f"{key}_mean_obs")
+            pm.Normal(
+                name,
+                mu=mu,
+                sigma=np.array([r[4] for r in obs]),
+                observed=np.array([r[3] for r in obs]),
+                dims=dim,
+            )

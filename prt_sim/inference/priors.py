@@ -1,0 +1,174 @@
+"""Priors of the fitted population parameters (validated, documented).
+
+Each fitted quantity names where its value goes: a :class:`~prt_sim.params.ModelParams` field
+("params"), a :class:`~prt_sim.cohorts.CohortSpec` field ("spec"), or ``self_guided_scale``
+("protocol"), a multiplier of the protocols' self-guided doses. Prior means are the hand-set defaults, which put simulated arms
+near the published figures; widths allow several-fold changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..errors import ValidationError, check_range
+
+__all__ = ["Prior", "DEFAULT_PRIORS", "prior_table"]
+
+_FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
+_TARGETS = ("params", "spec", "protocol")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior for one fitted parameter.
+
+    Parameters
+    ----------
+    family : {"normal", "lognormal", "beta", "truncnormal"}
+        ``normal(a=mu, b=sigma)``, ``lognormal(a=median, b=sigma of log)``,
+        ``beta(a=alpha, b=beta)``, ``truncnormal(a=mu, b=sigma, lower, upper)``.
+    a, b : float
+        Family parameters (see above).
+    target : {"params", "spec", "protocol"}
+        Where the value goes.
+    doc : str
+        Why this prior.
+    lower, upper : float, optional
+        Bounds for ``truncnormal``.
+    """
+
+    family: Literal["normal", "lognormal", "beta", "truncnormal"]
+    a: float
+    b: float
+    target: Literal["params", "spec", "protocol"]
+    doc: str = ""
+    lower: float | None = None
+    upper: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.family not in _FAMILIES:
+            raise ValidationError("Prior.family", self.family, f"one of {_FAMILIES}")
+        if self.target not in _TARGETS:
+            raise ValidationError("Prior.target", self.target, f"one of {_TARGETS}")
+        check_range("Prior.a", self.a)
+        check_range("Prior.b", self.b, 0.0, None, lo_open=True)
+        if self.family in ("lognormal", "beta"):
+            check_range("Prior.a", self.a, 0.0, None, lo_open=True)
+        if self.family == "truncnormal":
+            if self.lower is None or self.upper is None or not self.lower < self.upper:
+                raise ValidationError(
+                    "Prior.lower/upper",
+                    (self.lower, self.upper),
+                    "finite lower < upper for a truncnormal prior",
+                )
+
+    def dist(self, name: str, **kwargs):
+        """The PyMC random variable (inside a model context)."""
+        import pymc as pm
+
+        if self.family == "normal":
+            return pm.Normal(name, self.a, self.b, **kwargs)
+        if self.family == "lognormal":
+            return pm.LogNormal(name, math.log(self.a), self.b, **kwargs)
+        if self.family == "beta":
+            return pm.Beta(name, self.a, self.b, **kwargs)
+        return pm.TruncatedNormal(
+            name, self.a, self.b, lower=self.lower, upper=self.upper, **kwargs
+        )
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draws from the prior with numpy (for prior predictive checks and SBC)."""
+        if self.family == "normal":
+            return rng.normal(self.a, self.b, size)
+        if self.family == "lognormal":
+            return self.a * np.exp(self.b * rng.standard_normal(size))
+        if self.family == "beta":
+            return rng.beta(self.a, self.b, size)
+        from scipy import stats
+
+        lo, hi = (self.lower - self.a) / self.b, (self.upper - self.a) / self.b
+        return stats.truncnorm.rvs(lo, hi, loc=self.a, scale=self.b, size=size, random_state=rng)
+
+    def describe(self) -> str:
+        """Human-readable form, e.g. ``LogNormal(median 0.12, log-SD 0.75)``."""
+        if self.family == "normal":
+            return f"Normal({self.a:g}, {self.b:g})"
+        if self.family == "lognormal":
+            return f"LogNormal(median {self.a:g}, log-SD {self.b:g})"
+        if self.family == "beta":
+            return f"Beta({self.a:g}, {self.b:g})"
+        return f"TruncatedNormal({self.a:g}, {self.b:g}; [{self.lower:g}, {self.upper:g}])"
+
+
+#: The default set of fitted parameters and their priors.
+DEFAULT_PRIORS: dict[str, Prior] = {
+    "edu_efficacy_median": Prior(
+        "lognormal", 0.12, 0.75, "spec", "safety learned per education session, median patient"
+    ),
+    "edu_efficacy_log_sd": Prior(
+        "lognormal", 0.8, 0.4, "spec", "between-patient spread of education efficacy (log scale)"
+    ),
+    "exposure_learning": Prior(
+        "lognormal",
+        0.15,
+        0.75,
+        "params",
+        "safety learned per exposure session per unit expected harm",
+    ),
+    "threat_midpoint": Prior(
+        "truncnormal",
+        0.65,
+        0.1,
+        "params",
+        "belief at which threat appraisal is one half",
+        lower=0.2,
+        upper=1.2,
+    ),
+    "threat_slope": Prior(
+        "lognormal", 10.0, 0.3, "params", "steepness of threat appraisal in belief"
+    ),
+    "reinstatement": Prior(
+        "beta", 2.0, 30.0, "params", "share of safety memory lost to a flare read fully as damage"
+    ),
+    "safety_decay": Prior(
+        "lognormal", 0.002, 1.0, "params", "daily decay of safety memory at full avoidance"
+    ),
+    "placebo_median": Prior(
+        "beta", 2.0, 10.0, "spec", "median open-label placebo expectancy (share of amplified pain)"
+    ),
+    "placebo_duration": Prior(
+        "lognormal", 90.0, 0.75, "params", "e-folding time of the placebo expectancy, days"
+    ),
+    "pain_mean": Prior("normal", 3.0, 0.5, "spec", "mean steady-state weekly pain, points"),
+    "entry_shift": Prior(
+        "truncnormal",
+        1.4,
+        0.5,
+        "spec",
+        "selection excess at eligibility (regression to the mean), points",
+        lower=0.0,
+        upper=4.0,
+    ),
+    "self_guided_scale": Prior(
+        "lognormal",
+        1.0,
+        0.75,
+        "protocol",
+        "multiplier of every arm's self-guided dose (usual care's workbook and website after post)",
+    ),
+    "fear_rate": Prior("beta", 3.0, 15.0, "params", "daily rate at which fear tracks belief"),
+    "avoid_rate": Prior("beta", 2.0, 15.0, "params", "daily rate at which avoidance tracks fear"),
+}
+
+
+def prior_table(priors: dict[str, Prior] | None = None) -> list[dict[str, str]]:
+    """Rows (name, prior, target, doc) for documentation."""
+    priors = DEFAULT_PRIORS if priors is None else priors
+    return [
+        {"name": k, "prior": p.describe(), "target": p.target, "doc": p.doc}
+        for k, p in priors.items()
+    ]
