@@ -52,7 +52,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     # ---- forward recomputation (same expressions as daily_step) ----
     b = x.schema * (1.0 - s.safety)
     e_f = exp(-dt / p.flare_duration)
-    flare_raw = s.flare * e_f + z.flare
+    e_1 = exp(-1.0 / p.flare_duration)
+    spread = (1.0 - e_f) / (dt * (1.0 - e_1))
+    flare_raw = s.flare * e_f + z.flare * spread
     flare = flare_raw - (flare_raw - 1.0) * _step_mask(flare_raw > 1.0)  # min(1, flare_raw)
     u = p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
     t = 1.0 / (1.0 + exp(-u))
@@ -186,8 +188,12 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     # flare = min(1, flare_prev * e_f + z.flare)
     g_flare_raw = g_flare * _step_mask(flare_raw < 1.0)
     g_Phi = g_flare_raw * e_f
-    g_tau_f = g_flare_raw * s.flare * e_f * dt / (p.flare_duration * p.flare_duration)
-    g_zflare = g_zflare + g_flare_raw
+    tau2 = p.flare_duration * p.flare_duration
+    d_spread = ((-e_f * dt / tau2) * (1.0 - e_1) + (1.0 - e_f) * e_1 / tau2) / (
+        dt * (1.0 - e_1) * (1.0 - e_1)
+    )
+    g_tau_f = g_flare_raw * (s.flare * e_f * dt / tau2 + z.flare * d_spread)
+    g_zflare = g_zflare + g_flare_raw * spread
     # b = schema * (1 - S)
     g_schema = g_b * (1.0 - s.safety)
     g_S = g_S - g_b * x.schema

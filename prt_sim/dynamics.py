@@ -173,8 +173,12 @@ def daily_step(s, x, d, z, p):
     """
     dt = d.dt
     b = belief(s, x)
-    # A flare starts today (z.flare) on top of the decaying previous one.
-    flare = minimum(1.0, s.flare * exp(-dt / p.flare_duration) + z.flare)
+    # A flare starts today (z.flare) on top of the decaying previous one. Over a step of dt days
+    # the z.flare onsets are spread over the step, so each has decayed on average by the
+    # factor below at its end (exactly 1 when dt = 1).
+    decay = exp(-dt / p.flare_duration)
+    spread = (1.0 - decay) / (dt * (1.0 - exp(-1.0 / p.flare_duration)))
+    flare = minimum(1.0, s.flare * decay + z.flare * spread)
     today_pain = pain(s, x, p, flare)
 
     # Treatment delivered to this patient today.

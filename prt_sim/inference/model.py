@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from ..cohorts import N_UNIFORMS, CohortSpec, realize, standard_draws
-from ..errors import ValidationError, check_int
+from ..errors import check_int
 from ..params import DynParams, ModelParams
 from ..protocols import Protocol
 from ..timeline import RECALL_DAYS, Visit, trial_visits
 from .grid import build_grid
-from .priors import DEFAULT_PRIORS, Prior
+from .priors import DEFAULT_PRIORS, Prior, validate_priors
 
 __all__ = ["build_arm_model", "ArmModelParts", "report_noise_sd", "ODI_SD_FALLBACK"]
 
@@ -140,24 +140,7 @@ def build_arm_model(
         data = data.to_arm_level()
     summaries = data.summaries
     arms = tuple(data.arms)
-    param_fields = {f.name for f in dataclasses.fields(ModelParams)}
-    spec_fields = {f.name for f in dataclasses.fields(CohortSpec)}
-    for name, pr in priors.items():
-        if not isinstance(pr, Prior):
-            raise ValidationError(f"priors[{name}]", pr, "a prt_sim.inference.Prior")
-        ok = (
-            (pr.target == "params" and name in param_fields)
-            or (pr.target == "spec" and name in spec_fields)
-            or (pr.target == "protocol" and name == "self_guided_scale")
-        )
-        if not ok:
-            raise ValidationError(
-                f"priors[{name}]",
-                pr.target,
-                "a ModelParams field (target "
-                "'params'), a CohortSpec field ('spec') or 'self_guided_scale' "
-                "('protocol')",
-            )
+    priors = validate_priors(priors)
 
     # Visits the skeleton must resolve: every data visit, and the parts of composite visits.
     named = {v.name: v for v in trial_visits(extra_days=())}

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ValidationError, check_range
 
-__all__ = ["Prior", "DEFAULT_PRIORS", "prior_table"]
+__all__ = ["Prior", "DEFAULT_PRIORS", "prior_table", "validate_priors"]
 
 _FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
 _TARGETS = ("params", "spec", "protocol")
@@ -172,3 +172,33 @@ def prior_table(priors: dict[str, Prior] | None = None) -> list[dict[str, str]]:
         {"name": k, "prior": p.describe(), "target": p.target, "doc": p.doc}
         for k, p in priors.items()
     ]
+
+
+def validate_priors(priors: dict[str, Prior]) -> dict[str, Prior]:
+    """Check each prior's name against its target; return a copy."""
+    import dataclasses
+
+    from ..cohorts import CohortSpec
+    from ..params import ModelParams
+
+    param_fields = {f.name for f in dataclasses.fields(ModelParams)}
+    spec_fields = {f.name for f in dataclasses.fields(CohortSpec)} - {"correlation"}
+    out = {}
+    for name, pr in dict(priors).items():
+        if not isinstance(pr, Prior):
+            raise ValidationError(f"priors[{name}]", pr, "a prt_sim.inference.Prior")
+        ok = (
+            (pr.target == "params" and name in param_fields)
+            or (pr.target == "spec" and name in spec_fields)
+            or (pr.target == "protocol" and name == "self_guided_scale")
+        )
+        if not ok:
+            raise ValidationError(
+                f"priors[{name}]",
+                pr.target,
+                "a ModelParams field (target "
+                "'params'), a CohortSpec field ('spec') or 'self_guided_scale' "
+                "('protocol')",
+            )
+        out[name] = pr
+    return out

@@ -34,7 +34,7 @@ from ..protocols import Protocol, SelfGuided
 from ..rng import MAX_SEED, check_seed, derive_key
 from ..simulation import simulate
 from ..timeline import Visit
-from .priors import DEFAULT_PRIORS, Prior
+from .priors import DEFAULT_PRIORS, Prior, validate_priors
 
 __all__ = ["TrialModel", "SAMPLERS"]
 
@@ -78,7 +78,7 @@ class TrialModel:
         if not isinstance(data, TrialData):
             raise ValidationError("data", type(data).__name__, "a prt_sim.data.TrialData")
         self.data = data
-        self.priors = dict(DEFAULT_PRIORS if priors is None else priors)
+        self.priors = validate_priors(DEFAULT_PRIORS if priors is None else priors)
         self.params = params or ModelParams()
         self.spec = spec or CohortSpec()
         self.n_agents = check_int("n_agents", n_agents, 4, 4096)

@@ -1,0 +1,245 @@
+"""The PyMC model: same equations as the simulator, correct gradients, a working fit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import prt_sim as ps
+from prt_sim.data import published_ashar2022, trial_from_simulations
+from prt_sim.inference.grid import build_grid
+from prt_sim.inference.skeleton import skeleton_backward, skeleton_forward
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+QUIET = ps.ModelParams(fluct_sd=0.0, flare_rate=0.0)
+
+
+def _deterministic_cohort(n, seed=5):
+    """Adherent patients with no selection shift: the simulator's draws become certain."""
+    c = ps.Cohort.from_trial_baseline(
+        n, seed=seed, params=QUIET, spec=ps.CohortSpec(entry_shift=0.0)
+    )
+    traits = c.traits._replace(adherence=np.ones(n))
+    return ps.Cohort(traits, c.state, c.patient_id, c.baseline)
+
+
+@pytest.mark.parametrize(
+    "protocol",
+    [
+        ps.protocols.PRT(uptake=1.0, attendance=1.0),
+        ps.protocols.OpenLabelPlacebo(),
+        ps.protocols.UsualCare(),
+        ps.protocols.PRT(uptake=1.0, attendance=1.0).with_boosters([120]),
+    ],
+)
+def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol):
+    """The PyMC model's deterministic trajectories are the simulator's with noise switched off."""
+    cohort = _deterministic_cohort(12)
+    res = ps.simulate(
+        cohort,
+        protocol,
+        horizon_days=250,
+        seed=3,
+        params=QUIET,
+        visits=ps.trial_visits(follow_up_months=(1, 2, 3, 6)),
+    )
+    visits = tuple(
+        ps.Visit(name=str(v), day=int(d))
+        for v, d in zip(res.latent["visit"].values, res.latent["day"].values)
+    )
+    grid = build_grid({"arm": protocol}, visits, horizon_days=250, daily=True)
+    week, vstate, _ = skeleton_forward(
+        grid,
+        cohort.traits_array(),
+        cohort.state_array(),
+        np.zeros(12, dtype=np.int64),
+        np.ones(12),
+        np.array(QUIET.to_tuple()),
+    )
+    lat = res.latent
+    np.testing.assert_allclose(week, lat["pain_week"].values, rtol=1e-5, atol=1e-5)  # float32
+    for k, name in (
+        (0, "safety"),
+        (1, "catastrophizing"),
+        (2, "fear"),
+        (3, "avoidance"),
+        (4, "expectancy"),
+    ):
+        np.testing.assert_allclose(vstate[k], lat[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_coarse_grid_stays_close_to_the_daily_map():
+    prots = {"prt": ps.protocols.PRT(), "usual_care": ps.protocols.UsualCare()}
+    visits = ps.trial_visits()
+    c = ps.Cohort.from_trial_baseline(40, seed=2)
+    tr, ini = np.tile(c.traits_array(), 2), np.tile(c.state_array(), 2)
+    arm, treat = np.repeat([0, 1], 40), np.ones(80)
+    pv = np.array(ps.ModelParams().to_tuple())
+    daily = build_grid(prots, visits, daily=True)
+    coarse = build_grid(prots, visits)
+    assert coarse.n_steps < daily.n_steps / 2
+    wd = skeleton_forward(daily, tr, ini, arm, treat, pv)[0]
+    wc = skeleton_forward(coarse, tr, ini, arm, treat, pv)[0]
+    # Arm means differ by well under the published figures' standard errors (~0.2 points).
+    diff = np.abs(wd.reshape(2, 40, -1).mean(1) - wc.reshape(2, 40, -1).mean(1))
+    assert diff.max() < 0.05, diff.max()
+
+
+def test_skeleton_gradient_matches_finite_differences():
+    prots = {"prt": ps.protocols.PRT(), "usual_care": ps.protocols.UsualCare()}
+    visits = (
+        ps.Visit(name="t1", day=0),
+        ps.Visit(name="post", day=30),
+        ps.Visit(name="m3", day=121),
+    )
+    grid = build_grid(prots, visits)
+    c = ps.Cohort.from_trial_baseline(3, seed=8)
+    tr, ini = np.tile(c.traits_array(), 2), np.tile(c.state_array(), 2)
+    arm, treat = np.repeat([0, 1], 3), np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    pv = np.array(ps.ModelParams().to_tuple())
+    rng = np.random.default_rng(0)
+    week, vstate, _ = skeleton_forward(grid, tr, ini, arm, treat, pv, 1.3)
+    gw, gv = rng.normal(size=week.shape), rng.normal(size=vstate.shape)
+
+    def obj(tr_, ini_, pv_, sg_):
+        w, v, _ = skeleton_forward(grid, tr_, ini_, arm, treat, pv_, sg_)
+        return float((w * gw).sum() + (v * gv).sum())
+
+    g_tr, g_ini, g_pv, g_sg = skeleton_backward(grid, tr, ini, arm, treat, pv, 1.3, gw, gv)
+    h = 1e-6
+    for idx in [
+        (0, 0),
+        (2, 1),
+        (6, 3),
+        (7, 4),
+        (8, 5),
+        (9, 2),
+    ]:  # schema, gain, edu, adh, plc, chron
+        e = np.zeros_like(tr)
+        e[idx] = h
+        num = (obj(tr + e, ini, pv, 1.3) - obj(tr - e, ini, pv, 1.3)) / (2 * h)
+        np.testing.assert_allclose(g_tr[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
+    for idx in [(0, 0), (1, 2), (2, 4), (6, 5)]:
+        e = np.zeros_like(ini)
+        e[idx] = h
+        num = (obj(tr, ini + e, pv, 1.3) - obj(tr, ini - e, pv, 1.3)) / (2 * h)
+        np.testing.assert_allclose(g_ini[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
+    for j, name in enumerate(ps.params.DynParams._fields):
+        step = h * max(1.0, abs(pv[j]))
+        e = np.zeros_like(pv)
+        e[j] = step
+        if name == "fluct_persistence":
+            continue  # the skeleton's fluctuation is zero-mean noise: no pain effect here
+        num = (obj(tr, ini, pv + e, 1.3) - obj(tr, ini, pv - e, 1.3)) / (2 * step)
+        np.testing.assert_allclose(g_pv[j], num, rtol=1e-4, atol=1e-6, err_msg=name)
+    num = (obj(tr, ini, pv, 1.3 + h) - obj(tr, ini, pv, 1.3 - h)) / (2 * h)
+    np.testing.assert_allclose(g_sg, num, rtol=1e-4, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def trial_model():
+    return ps.TrialModel(published_ashar2022(), n_agents=8)
+
+
+def test_model_gradient_matches_finite_differences(trial_model):
+    m = trial_model.model
+    logp, dlogp = m.compile_logp(), m.compile_dlogp()
+    point = m.initial_point()
+    rng = np.random.default_rng(1)
+    point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in point.items()}
+    grad = dlogp(point)
+    names = [v.name for v in m.value_vars]
+    offset = 0
+    h = 1e-5
+    for name in names:
+        size = int(np.size(point[name]))
+        for i in range(size):
+            up, dn = dict(point), dict(point)
+            up[name] = np.array(point[name], float).copy()
+            dn[name] = np.array(point[name], float).copy()
+            up[name].flat[i] += h
+            dn[name].flat[i] -= h
+            num = (logp(up) - logp(dn)) / (2 * h)
+            np.testing.assert_allclose(
+                grad[offset + i], num, rtol=1e-4, atol=1e-5, err_msg=f"{name}[{i}]"
+            )
+        offset += size
+
+
+def test_model_has_named_dims_and_likelihoods(trial_model):
+    m = trial_model.model
+    assert list(m.coords["arm"]) == ["prt", "placebo", "usual_care"]
+    assert {"post", "m12", "eligibility", "t1"} <= set(m.coords["visit"])
+    obs = {v.name for v in m.observed_RVs}
+    assert {
+        "pain_mean_obs",
+        "free_count",
+        "tsk11_mean_obs",
+        "pcs_mean_obs",
+        "odi_mean_obs",
+        "mb_count",
+    } <= obs
+    # Responders are counts of observed patients: 33 of 44 in PRT at post.
+    free = m["free_count"]
+    labels = list(m.coords["free_obs"])
+    i = labels.index("prt/post")
+    assert int(m.rvs_to_values[free].data[i]) == 33
+
+
+def test_bad_model_configuration_is_refused():
+    with pytest.raises(ps.ValidationError, match="n_agents"):
+        ps.TrialModel(published_ashar2022(), n_agents=2)
+    with pytest.raises(ps.ValidationError, match="data"):
+        ps.TrialModel({"prt": 1})
+    bad = {"not_a_param": ps.Prior("normal", 0, 1, "params")}
+    with pytest.raises(ps.ValidationError, match="not_a_param"):
+        ps.TrialModel(published_ashar2022(), priors=bad)
+    with pytest.raises(ps.ValidationError, match="sampler"):
+        ps.TrialModel(published_ashar2022()).fit(sampler="gibbs")
+    with pytest.raises(ps.ValidationError, match="Prior.family"):
+        ps.Prior("cauchy", 0, 1, "params")
+
+
+@pytest.mark.slow
+def test_fit_smoke_returns_labeled_inference_data(tmp_path):
+    tm = ps.TrialModel(published_ashar2022(), n_agents=8)
+    idata = tm.fit(draws=30, tune=30, chains=2, seed=3, progress=False)
+    post = idata.posterior
+    assert post["pred_pain_mean"].dims == ("chain", "draw", "arm", "visit")
+    assert "observed_data" in idata.groups()
+    assert idata.attrs["sampler"] == "nutpie" and int(idata.attrs["seed"]) == 3
+    diag = tm.diagnostics(idata)
+    assert set(diag) >= {"max_rhat", "min_ess_bulk", "divergences", "converged"}
+    idata = tm.sample_posterior_predictive(idata, n_draws=4, seed=2, progress=False)
+    pp = idata.posterior_predictive
+    assert pp["pain_mean"].dims == ("chain", "draw", "arm", "visit")
+    rows = tm.ppc_table(idata)
+    post_prt = next(r for r in rows if r["arm"] == "prt" and r["visit"] == "post")
+    assert post_prt["pain_free_itt"]["observed"] == pytest.approx(0.66)
+    path = tm.save(idata, tmp_path / "fit.nc")
+    again = tm.load(path)
+    assert again.posterior.identical(idata.posterior)
+    assert again.posterior_predictive.identical(idata.posterior_predictive)
+    assert again.attrs["prt_sim_version"] == ps.__version__
+    # Same seed, same posterior predictive.
+    idata2 = tm.sample_posterior_predictive(again, n_draws=4, seed=2, progress=False)
+    np.testing.assert_array_equal(
+        idata2.posterior_predictive["pain_mean"].values, pp["pain_mean"].values
+    )
+
+
+def test_trial_from_simulations_summarises_like_the_published_data():
+    c = ps.Cohort.from_trial_baseline(60, seed=3)
+    prots = {"prt": ps.protocols.PRT(), "usual_care": ps.protocols.UsualCare()}
+    res = {
+        a: ps.simulate(c[i * 30 : (i + 1) * 30], p, seed=4, horizon_days=100)
+        for i, (a, p) in enumerate(prots.items())
+    }
+    td = trial_from_simulations(res, prots)
+    s = td.to_summaries()
+    want = np.nanmean(res["prt"].instruments["pain_avg"].sel(visit="post").values)
+    assert float(s["pain_avg_mean"].sel(arm="prt", visit="post")) == pytest.approx(want)
+    assert "baseline" in s["visit"].values
