@@ -72,8 +72,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     results = {}
     for arm in _TRIAL_ARMS:
         t = time.perf_counter()
-        results[arm] = simulate(
-            cohort, arm, horizon_days=args.horizon, seed=args.seed, progress=not args.quiet
+        results[arm] = simulate(  # latent states too, for the belief/fear figure
+            cohort,
+            arm,
+            horizon_days=args.horizon,
+            seed=args.seed,
+            progress=not args.quiet,
+            record="visits",
         )
         results[arm].save(out / f"{arm}.nc")
         _log(f"  {arm:<11s} simulated in {time.perf_counter() - t:5.1f} s -> {out / (arm + '.nc')}")

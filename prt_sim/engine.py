@@ -1,8 +1,8 @@
 """The numba engine: advances many patients through days, and observes them at visits.
 
 Patients run in parallel (``prange``), days run inside each patient's loop so the state stays in
-registers; each day calls :data:`prt_sim.dynamics.daily_step_jit`, the one definition of the
-model. Random draws are keyed on (stream key, patient id, day, stream) (:mod:`prt_sim.rng`), so
+registers; each day calls :func:`prt_sim.dynamics.daily_step` (compiled with IR inlining so that
+parameter-only terms are hoisted out of the day loop), the one definition of the model. Random draws are keyed on (stream key, patient id, day, stream) (:mod:`prt_sim.rng`), so
 a patient's history does not depend on the chunking or the number of threads.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_jit, pain, threat
+from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_inline, pain, threat
 from .instruments import report_pain, report_sum
 from .rng import normal_nb as normal
 from .rng import patient_key_nb as patient_key
@@ -83,6 +83,72 @@ def prime_ring(state, traits, ring, p):
             ring[k, i] = v
 
 
+@numba.njit(cache=True)
+def _patient(
+    state,
+    traits,
+    i,
+    pk,
+    on,
+    n_att,
+    ring,
+    start_day,
+    t0,
+    t1,
+    education,
+    exposure,
+    placebo,
+    session,
+    self_guided,
+    flare_mult,
+    attendance,
+    dropout,
+    p,
+    daily,
+    daily_t0,
+    record,
+):
+    """One patient's days [t0, t1): serial, with the daily update inlined so that terms that
+    depend only on parameters are hoisted out of the day loop."""
+    s, x = _load(state, traits, i)
+    n_ring = ring.shape[0]
+    for t in range(t0, t1):
+        day = start_day + t
+        c = _counter(day, 0)
+        noise = normal(pk, c)
+        flare = 1.0 if uniform(pk, c + np.uint64(2)) < p.flare_rate * flare_mult[t] else 0.0
+        attend = 0.0
+        adhere = 0.0
+        if on and session[t]:
+            if uniform(pk, c + np.uint64(3)) < attendance:
+                attend = 1.0
+                n_att += 1
+                if uniform(pk, c + np.uint64(4)) < x.adherence:
+                    adhere = 1.0
+                if uniform(pk, c + np.uint64(5)) < dropout:
+                    on = False
+        sg = self_guided[t] if on else 0.0  # dropout stops self-guided use too
+        d = Drive(education[t], exposure[t], placebo[t], sg, 1.0)
+        z = Shocks(noise, flare, attend, adhere)
+        b = belief(s, x)
+        s_new, today = daily_step_inline(s, x, d, z, p)
+        ring[t % n_ring, i] = today
+        if record:
+            j = t - daily_t0
+            daily[0, i, j] = today
+            daily[1, i, j] = b
+            daily[2, i, j] = s.fear
+            daily[3, i, j] = s.catastrophizing
+            daily[4, i, j] = s.avoidance
+            daily[5, i, j] = s.safety
+            daily[6, i, j] = s.expectancy
+            daily[7, i, j] = s_new.flare
+        s = s_new
+    for k in range(7):
+        state[k, i] = s[k]
+    return on, n_att
+
+
 @numba.njit(parallel=True, cache=True)
 def advance(
     state,
@@ -138,46 +204,34 @@ def advance(
     """
     n = state.shape[1]
     record = daily.shape[2] > 0
-    n_ring = ring.shape[0]
+    # The per-patient loop lives in a serial helper: numba's parfor analysis cannot take the
+    # inlined update directly inside prange.
     for i in numba.prange(n):
         pk = patient_key(key, pids[i])
-        s, x = _load(state, traits, i)
-        on = treating[i]
-        n_att = attended[i]
-        for t in range(t0, t1):
-            day = start_day + t
-            c = _counter(day, 0)
-            noise = normal(pk, c)
-            flare = 1.0 if uniform(pk, c + np.uint64(2)) < p.flare_rate * flare_mult[t] else 0.0
-            attend = 0.0
-            adhere = 0.0
-            if on and session[t]:
-                if uniform(pk, c + np.uint64(3)) < attendance:
-                    attend = 1.0
-                    n_att += 1
-                    if uniform(pk, c + np.uint64(4)) < x.adherence:
-                        adhere = 1.0
-                    if uniform(pk, c + np.uint64(5)) < dropout:
-                        on = False
-            sg = self_guided[t] if on else 0.0  # dropout stops self-guided use too
-            d = Drive(education[t], exposure[t], placebo[t], sg, 1.0)
-            z = Shocks(noise, flare, attend, adhere)
-            b = belief(s, x)
-            s_new, today = daily_step_jit(s, x, d, z, p)
-            ring[t % n_ring, i] = today
-            if record:
-                j = t - daily_t0
-                daily[0, i, j] = today
-                daily[1, i, j] = b
-                daily[2, i, j] = s.fear
-                daily[3, i, j] = s.catastrophizing
-                daily[4, i, j] = s.avoidance
-                daily[5, i, j] = s.safety
-                daily[6, i, j] = s.expectancy
-                daily[7, i, j] = s_new.flare
-            s = s_new
-        for k in range(7):
-            state[k, i] = s[k]
+        on, n_att = _patient(
+            state,
+            traits,
+            i,
+            pk,
+            treating[i],
+            attended[i],
+            ring,
+            start_day,
+            t0,
+            t1,
+            education,
+            exposure,
+            placebo,
+            session,
+            self_guided,
+            flare_mult,
+            attendance,
+            dropout,
+            p,
+            daily,
+            daily_t0,
+            record,
+        )
         treating[i] = on
         attended[i] = n_att
 

@@ -67,19 +67,24 @@ def test_vjp_matches_central_differences(seed, dt):
     s, x, d, z, p = _random_point(rng, dt)
     gs = State(*rng.normal(size=7))
     gpain = float(rng.normal())
-    g_s, g_x, g_p, g_z = daily_step_vjp(s, x, d, z, p, gs, gpain)
+    g_s, g_x, g_p, g_z, g_d = daily_step_vjp(s, x, d, z, p, gs, gpain)
     h = 1e-6
+    d_fields = d._replace(dt=0.0)  # dt is a grid constant: no cotangent
+    assert g_d.dt == 0.0
     for name, tup, grads, fun in [
         ("state", s, g_s, lambda v: _objective(v, x, d, z, p, gs, gpain)),
         ("traits", x, g_x, lambda v: _objective(s, v, d, z, p, gs, gpain)),
         ("params", p, g_p, lambda v: _objective(s, x, d, z, v, gs, gpain)),
         ("shocks", z, g_z, lambda v: _objective(s, x, d, v, p, gs, gpain)),
+        ("drive", d_fields, g_d, lambda v: _objective(s, x, v._replace(dt=d.dt), z, p, gs, gpain)),
     ]:
         for i, field in enumerate(tup._fields):
             if name == "traits" and field == "adherence":
                 continue  # adherence enters through the shock z.adhere (checked there)
             if name == "params" and field == "flare_rate":
                 continue  # enters through the shock z.flare (checked there)
+            if name == "drive" and field == "dt":
+                continue
             num = _fd(fun, tup, i, h * max(1.0, abs(tup[i])))
             np.testing.assert_allclose(
                 grads[i], num, rtol=1e-5, atol=1e-7, err_msg=f"{name}.{field}"
@@ -125,7 +130,7 @@ def test_vjp_matches_pytensor_symbolic_gradient():
     grads = pytensor.grad(obj, [*sv, *xv], disconnected_inputs="ignore")
     f = pytensor.function([*sv, *xv], grads, on_unused_input="ignore")
     sym = np.array(f(*s, *x))
-    g_s, g_x, _, _ = daily_step_vjp(s, x, d, z, p, gs, 0.3)
+    g_s, g_x, _, _, _ = daily_step_vjp(s, x, d, z, p, gs, 0.3)
     hand = np.array([*g_s, *g_x])
     hand[len(State._fields) + Traits._fields.index("adherence")] = sym[
         len(State._fields) + Traits._fields.index("adherence")

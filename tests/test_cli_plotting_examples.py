@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def arms():
     cohort = ps.Cohort.from_trial_baseline(300, seed=3)
-    return {a: ps.simulate(cohort, a, horizon_days=120, seed=3) for a in ("prt", "usual_care")}
+    return {
+        a: ps.simulate(cohort, a, horizon_days=120, seed=3, record="visits")
+        for a in ("prt", "usual_care")
+    }
 
 
 @pytest.fixture(scope="module")

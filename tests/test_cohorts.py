@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,9 @@ from scipy import stats
 import prt_sim as ps
 from prt_sim import cohorts
 from prt_sim.dynamics import TRAIT_RANGES, Drive, Shocks, daily_step, pain
+
+# Latent states at visits are opt-in (record="visits").
+simulate_visits = functools.partial(ps.simulate, record="visits")
 
 
 def _assert_cohorts_equal(a: ps.Cohort, b: ps.Cohort) -> None:
@@ -129,7 +134,7 @@ def test_expected_pain_equals_baseline_pain():
 
 def test_untreated_long_run_pain_matches_baseline():
     c = ps.Cohort.from_trial_baseline(2000, seed=3)
-    res = ps.simulate(c, "none", horizon_days=200, seed=1, visits=(ps.Visit("d200", 200),))
+    res = simulate_visits(c, "none", horizon_days=200, seed=1, visits=(ps.Visit("d200", 200),))
     assert abs(float(res.latent["pain_week"].mean()) - c.baseline["pain"].mean()) < 0.1
 
 
@@ -143,7 +148,7 @@ def test_entry_shift_is_the_extra_first_visit_pain_from_the_fluctuation():
     params = ps.ModelParams(flare_rate=0.0)
     spec = ps.CohortSpec()
     c = ps.Cohort.from_trial_baseline(5000, seed=3, params=params, spec=spec)
-    res = ps.simulate(c, "none", horizon_days=5, seed=1, params=params)
+    res = simulate_visits(c, "none", horizon_days=5, seed=1, params=params)
     first = res.latent["pain_week"].isel(visit=0)
     shift = float(first.mean()) - c.baseline["pain"].mean()
     assert abs(shift - spec.entry_shift) < 0.04, f"first-visit shift {shift:.3f}"
@@ -157,7 +162,7 @@ def test_first_visit_pain_matches_baseline_without_entry_shift():
     """
     params = ps.ModelParams(fluct_sd=0.0)
     c = ps.Cohort.from_trial_baseline(5000, seed=3, params=params)
-    res = ps.simulate(c, "none", horizon_days=5, seed=1, params=params)
+    res = simulate_visits(c, "none", horizon_days=5, seed=1, params=params)
     first = res.latent["pain_week"].isel(visit=0)
     diff = float(first.mean()) - c.baseline["pain"].mean()
     assert abs(diff) < 0.04, f"first-visit pain - baseline = {diff:.3f}"

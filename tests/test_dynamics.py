@@ -108,8 +108,8 @@ def _drive_strategy():
         bounded_floats(0.0, 1.0),
         bounded_floats(0.0, 1.0),
     ]
-    if "dt" in Drive._fields:  # step length in days (the simulator uses 1)
-        doses.append(st.one_of(st.just(1.0), bounded_floats(0.0, 30.0, lo_open=True)))
+    if "dt" in Drive._fields:  # step length in days: 1 to 365 (the simulator uses 1)
+        doses.append(st.one_of(st.just(1.0), bounded_floats(1.0, 365.0)))
     return st.tuples(*doses).map(lambda v: Drive(*v))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -11,6 +12,9 @@ import prt_sim as ps
 from prt_sim.data import published_ashar2022, trial_from_simulations
 from prt_sim.inference.grid import build_grid
 from prt_sim.inference.skeleton import skeleton_backward, skeleton_forward
+
+# Latent states at visits are opt-in (record="visits").
+simulate_visits = functools.partial(ps.simulate, record="visits")
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -38,7 +42,7 @@ def _deterministic_cohort(n, seed=5):
 def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol):
     """The PyMC model's deterministic trajectories are the simulator's with noise switched off."""
     cohort = _deterministic_cohort(12)
-    res = ps.simulate(
+    res = simulate_visits(
         cohort,
         protocol,
         horizon_days=250,

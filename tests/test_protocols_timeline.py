@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -11,6 +12,9 @@ import prt_sim as ps
 from prt_sim import protocols
 from prt_sim.protocols import PRT_SESSION_DAYS
 from prt_sim.timeline import DAYS_PER_MONTH, RECALL_DAYS, build_timeline, trial_visits
+
+# Latent states at visits are opt-in (record="visits").
+simulate_visits = functools.partial(ps.simulate, record="visits")
 
 TRIAL_VISIT_DAYS = [-10, 0, 7, 14, 21, 28, 30, 60, 91, 121, 213, 395]
 
@@ -242,11 +246,11 @@ def test_daily_record_marks_session_days(cohort_300):
 
 
 def test_no_uptake_means_no_sessions(cohort_300):
-    res = ps.simulate(cohort_300, protocols.PRT(uptake=0.0), horizon_days=30, seed=1)
+    res = simulate_visits(cohort_300, protocols.PRT(uptake=0.0), horizon_days=30, seed=1)
     assert (res.patients["sessions_attended"] == 0).all()
     assert not res.patients["started_treatment"].any()
     # ... and it is then exactly the untreated course.
-    none = ps.simulate(cohort_300, "none", horizon_days=30, seed=1)
+    none = simulate_visits(cohort_300, "none", horizon_days=30, seed=1)
     np.testing.assert_array_equal(res.latent["belief"].values, none.latent["belief"].values)
 
 

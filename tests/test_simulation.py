@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -22,6 +23,9 @@ from prt_sim import engine, protocols
 from prt_sim.dynamics import STATE_RANGES, Drive, Shocks
 from prt_sim.instruments import INSTRUMENT_RANGES, INSTRUMENTS
 from prt_sim.timeline import build_timeline
+
+# Latent states at visits are opt-in (record="visits").
+simulate_visits = functools.partial(ps.simulate, record="visits")
 
 
 # -- ranges under any valid parameters ----------------------------------------------------------
@@ -141,6 +145,7 @@ def test_in_process_thread_count_does_not_change_results(cohort_300):
 _THREAD_SCRIPT = """
 import numba, sys
 import prt_sim as ps
+
 assert numba.get_num_threads() == 1, numba.get_num_threads()
 cohort = ps.Cohort.from_trial_baseline(300, seed=11)
 res = ps.simulate(cohort, "prt", horizon_days=45, seed=3, record="daily")
@@ -180,8 +185,8 @@ def test_observing_more_often_does_not_change_the_course(cohort_300):
     prt = protocols.PRT(uptake=1.0, attendance=1.0, dropout=0.3).with_self_guided(0, 0.2)
     base = tuple(v for v in ps.trial_visits() if v.day <= 91)
     extra = base + (ps.Visit("extra_a", 2), ps.Visit("extra_b", 19), ps.Visit("extra_c", 45))
-    a = ps.simulate(cohort_300, prt, horizon_days=91, seed=1, visits=base)
-    b = ps.simulate(cohort_300, prt, horizon_days=91, seed=1, visits=extra)
+    a = simulate_visits(cohort_300, prt, horizon_days=91, seed=1, visits=base)
+    b = simulate_visits(cohort_300, prt, horizon_days=91, seed=1, visits=extra)
     shared = [v.name for v in base]
     assert_values_equal(a.latent, b.latent.sel(visit=shared))
     assert_values_equal(a.instruments, b.instruments.sel(visit=shared))
@@ -191,8 +196,8 @@ def test_observing_more_often_does_not_change_the_course_without_dropout(cohort_
     prt = protocols.PRT(attendance=0.8).with_self_guided(0, 0.2, half_life=10.0)
     base = tuple(v for v in ps.trial_visits() if v.day <= 91)
     extra = base + (ps.Visit("extra_a", 2), ps.Visit("extra_b", 19), ps.Visit("extra_c", 45))
-    a = ps.simulate(cohort_300, prt, horizon_days=91, seed=1, visits=base)
-    b = ps.simulate(cohort_300, prt, horizon_days=91, seed=1, visits=extra)
+    a = simulate_visits(cohort_300, prt, horizon_days=91, seed=1, visits=base)
+    b = simulate_visits(cohort_300, prt, horizon_days=91, seed=1, visits=extra)
     shared = [v.name for v in base]
     assert_values_equal(a.latent, b.latent.sel(visit=shared))
 
@@ -302,8 +307,8 @@ def test_more_education_lowers_belief(cohort_2000):
             [(d, dose, 1.0) for d in protocols.PRT_SESSION_DAYS], name=f"edu{dose}"
         )
 
-    lo = ps.simulate(cohort_2000, edu(0.5), horizon_days=30, seed=2)
-    hi = ps.simulate(cohort_2000, edu(2.0), horizon_days=30, seed=2)
+    lo = simulate_visits(cohort_2000, edu(0.5), horizon_days=30, seed=2)
+    hi = simulate_visits(cohort_2000, edu(2.0), horizon_days=30, seed=2)
     b_lo = lo.latent["belief"].sel(visit="post")
     b_hi = hi.latent["belief"].sel(visit="post")
     assert float(b_hi.mean()) < float(b_lo.mean()) - 0.05
@@ -314,8 +319,8 @@ def test_more_education_lowers_belief(cohort_2000):
 
 
 def test_open_label_placebo_lowers_pain_and_fades(cohort_2000):
-    olp = ps.simulate(cohort_2000, "placebo", horizon_days=400, seed=2)
-    none = ps.simulate(cohort_2000, "none", horizon_days=400, seed=2)
+    olp = simulate_visits(cohort_2000, "placebo", horizon_days=400, seed=2)
+    none = simulate_visits(cohort_2000, "none", horizon_days=400, seed=2)
     post = {"visit": "post"}
     assert float(olp.latent["pain_week"].sel(post).mean()) < float(
         none.latent["pain_week"].sel(post).mean() - 0.1
@@ -330,8 +335,8 @@ def test_open_label_placebo_lowers_pain_and_fades(cohort_2000):
 
 
 def test_prt_lowers_pain_versus_usual_care(cohort_2000):
-    prt = ps.simulate(cohort_2000, "prt", horizon_days=30, seed=2)
-    uc = ps.simulate(cohort_2000, "usual_care", horizon_days=30, seed=2)
+    prt = simulate_visits(cohort_2000, "prt", horizon_days=30, seed=2)
+    uc = simulate_visits(cohort_2000, "usual_care", horizon_days=30, seed=2)
     post = {"visit": "post"}
     assert float(prt.latent["pain_week"].sel(post).mean()) < float(
         uc.latent["pain_week"].sel(post).mean() - 0.5
@@ -451,8 +456,8 @@ def test_failed_save_keeps_previous_file(tmp_path, cohort_300, monkeypatch):
 def test_half_response_gives_half_nan_never_zero(cohort_2000):
     full_v = (ps.Visit("t1", 0), ps.Visit("post", 30))
     half_v = (ps.Visit("t1", 0), ps.Visit("post", 30, response=0.5))
-    full = ps.simulate(cohort_2000, "prt", horizon_days=30, seed=4, visits=full_v)
-    half = ps.simulate(cohort_2000, "prt", horizon_days=30, seed=4, visits=half_v)
+    full = simulate_visits(cohort_2000, "prt", horizon_days=30, seed=4, visits=full_v)
+    half = simulate_visits(cohort_2000, "prt", horizon_days=30, seed=4, visits=half_v)
     _check_instruments(half.instruments, allow_nan=True)
     post = half.instruments.sel(visit="post")
     missing = post["pain_avg"].isnull().values

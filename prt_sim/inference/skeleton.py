@@ -20,8 +20,9 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..adjoint import daily_step_vjp_jit
-from ..dynamics import Drive, Shocks, State, Traits, daily_step_jit
+from ..adjoint import daily_step_vjp_inline as daily_step_vjp_jit
+from ..dynamics import Drive, Shocks, State, Traits
+from ..dynamics import daily_step_inline as daily_step_jit
 from ..params import DynParams
 from .grid import SkeletonGrid
 
@@ -255,11 +256,13 @@ def skeleton_backward(
 
 class SkeletonOp(Op):
     """PyTensor Op: (traits[10, A], init[7, A], params[20], sg_scale) -> (week_pain[A, V],
-    visit_state[7, A, V]), with a gradient through :func:`skeleton_backward`.
+    visit_state[7, A, V], trajectory[A, K + 1, 7]), with a gradient through
+    :func:`skeleton_backward`.
 
     ``arm`` (agent -> arm index) and ``treat`` (agent takes up treatment: 0/1) are constants of
-    the Op, as is the grid. The forward pass keeps its trajectory for the gradient of the same
-    point, so a log-density-and-gradient evaluation runs the forward pass once.
+    the Op, as is the grid. The third output is the stored trajectory, consumed by the gradient
+    Op so that a log-density-and-gradient evaluation runs the forward pass once. The Op has a
+    Python implementation (C backend, ``pm.sample``) and a native numba one (nutpie).
     """
 
     __props__ = ()
@@ -268,46 +271,40 @@ class SkeletonOp(Op):
         self.grid = grid
         self.arm = np.ascontiguousarray(arm, dtype=np.int64)
         self.treat = np.ascontiguousarray(treat, dtype=float)
-        self._last = None  # (inputs key, cache) of the latest forward pass
         super().__init__()
 
     def make_node(self, traits, init, params, sg_scale):
         ins = [pt.as_tensor_variable(v).astype("float64") for v in (traits, init, params, sg_scale)]
-        return Apply(self, ins, [pt.dmatrix(), pt.dtensor3()])
-
-    def _forward(self, traits, init, params, sg_scale):
-        week, vstate, cache = skeleton_forward(
-            self.grid, traits, init, self.arm, self.treat, params, sg_scale
-        )
-        self._last = ((traits.tobytes(), init.tobytes(), params.tobytes(), float(sg_scale)), cache)
-        return week, vstate
-
-    def _cache_for(self, traits, init, params, sg_scale):
-        key = (traits.tobytes(), init.tobytes(), params.tobytes(), float(sg_scale))
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        return None
+        return Apply(self, ins, [pt.dmatrix(), pt.dtensor3(), pt.dtensor3()])
 
     def perform(self, node, inputs, outputs):
-        week, vstate = self._forward(*inputs)
+        traits, init, params, sg_scale = inputs
+        week, vstate, (states, _) = skeleton_forward(
+            self.grid, traits, init, self.arm, self.treat, params, sg_scale
+        )
         outputs[0][0] = week
         outputs[1][0] = vstate
+        outputs[2][0] = states
 
     def infer_shape(self, fgraph, node, shapes):
         n_agents = shapes[0][1]
         n_visits = len(self.grid.visit_step)
-        return [(n_agents, n_visits), (7, n_agents, n_visits)]
+        return [(n_agents, n_visits), (7, n_agents, n_visits), (n_agents, self.grid.n_steps + 1, 7)]
 
     def grad(self, inputs, output_grads):
-        from pytensor.gradient import DisconnectedType
+        from pytensor.gradient import DisconnectedType, grad_undefined
 
-        g_week, g_vstate = output_grads
-        outs = self(*inputs)
+        g_week, g_vstate, _ = output_grads
+        week, vstate, states = self(*inputs)
         if isinstance(g_week.type, DisconnectedType):
-            g_week = pt.zeros_like(outs[0])
+            g_week = pt.zeros_like(week)
         if isinstance(g_vstate.type, DisconnectedType):
-            g_vstate = pt.zeros_like(outs[1])
-        return list(_SkeletonGradOp(self)(*inputs, g_week, g_vstate))
+            g_vstate = pt.zeros_like(vstate)
+        del grad_undefined  # the trajectory output is an implementation detail: no gradient
+        return list(_SkeletonGradOp(self)(*inputs, states, g_week, g_vstate))
+
+    def connection_pattern(self, node):
+        return [[True, True, False]] * 4
 
     def __eq__(self, other):
         return self is other
@@ -323,19 +320,18 @@ class _SkeletonGradOp(Op):
         self.fwd = fwd
         super().__init__()
 
-    def make_node(self, traits, init, params, sg_scale, g_week, g_vstate):
+    def make_node(self, traits, init, params, sg_scale, states, g_week, g_vstate):
         ins = [
             pt.as_tensor_variable(v).astype("float64")
-            for v in (traits, init, params, sg_scale, g_week, g_vstate)
+            for v in (traits, init, params, sg_scale, states, g_week, g_vstate)
         ]
         return Apply(self, ins, [pt.dmatrix(), pt.dmatrix(), pt.dvector(), pt.dscalar()])
 
     def perform(self, node, inputs, outputs):
-        traits, init, params, sg_scale, g_week, g_vstate = inputs
+        traits, init, params, sg_scale, states, g_week, g_vstate = inputs
         f = self.fwd
-        cache = f._cache_for(traits, init, params, sg_scale)
         gt, gi, gp, gs = skeleton_backward(
-            f.grid, traits, init, f.arm, f.treat, params, sg_scale, g_week, g_vstate, cache
+            f.grid, traits, init, f.arm, f.treat, params, sg_scale, g_week, g_vstate, (states, None)
         )
         outputs[0][0], outputs[1][0], outputs[2][0] = gt, gi, gp
         outputs[3][0] = np.asarray(gs)
@@ -350,3 +346,152 @@ class _SkeletonGradOp(Op):
 
     def __hash__(self):
         return hash((type(self), id(self.fwd)))
+
+
+def _register_numba() -> None:
+    """Native numba implementations, so nutpie runs the Ops without the Python fallback."""
+    try:
+        from pytensor.link.numba.dispatch import numba_funcify
+    except ImportError:  # pragma: no cover - pytensor without its numba backend
+        return
+
+    @numba_funcify.register(SkeletonOp)
+    def _funcify_forward(op, node=None, **kwargs):
+        g = op.grid
+        arm, treat = op.arm, op.treat
+        dt, edu, expo, plc, sg, fmult, attend = (
+            g.dt,
+            g.education,
+            g.exposure,
+            g.placebo,
+            g.self_guided,
+            g.flare_mult,
+            g.attend,
+        )
+        weight = np.ascontiguousarray(g.pain_weight)
+        vstep = np.ascontiguousarray(g.visit_step)
+        n_steps, n_visits = g.n_steps, len(g.visit_step)
+
+        @numba.njit
+        def forward(traits, init, params, sg_scale):
+            n_agents = traits.shape[1]
+            states = np.empty((n_agents, n_steps + 1, 7))
+            pains = np.empty((n_agents, n_steps))
+            p = _params_from(params)
+            _run(
+                np.ascontiguousarray(traits),
+                np.ascontiguousarray(init),
+                arm,
+                treat,
+                p,
+                sg_scale.item(),
+                dt,
+                edu,
+                expo,
+                plc,
+                sg,
+                fmult,
+                attend,
+                states,
+                pains,
+            )
+            week = np.zeros((n_agents, n_visits))
+            vstate = np.empty((7, n_agents, n_visits))
+            for i in range(n_agents):
+                for j in range(n_visits):
+                    acc = 0.0
+                    for k in range(n_steps):
+                        acc += pains[i, k] * weight[k, j]
+                    week[i, j] = acc
+                    for f in range(7):
+                        vstate[f, i, j] = states[i, vstep[j] + 1, f]
+            return week, vstate, states
+
+        return forward
+
+    @numba_funcify.register(_SkeletonGradOp)
+    def _funcify_backward(op, node=None, **kwargs):
+        f = op.fwd
+        g = f.grid
+        arm, treat = f.arm, f.treat
+        dt, edu, expo, plc, sg, fmult, attend = (
+            g.dt,
+            g.education,
+            g.exposure,
+            g.placebo,
+            g.self_guided,
+            g.flare_mult,
+            g.attend,
+        )
+        weight = np.ascontiguousarray(g.pain_weight)
+        visit_at = np.full(g.n_steps, -1, dtype=np.int64)
+        visit_at[g.visit_step] = np.arange(len(g.visit_step))
+
+        @numba.njit
+        def backward(traits, init, params, sg_scale, states, g_week, g_vstate):
+            n_agents = traits.shape[1]
+            g_traits = np.empty((10, n_agents))
+            g_init = np.empty((7, n_agents))
+            g_params = np.empty((n_agents, 20))
+            g_scale = np.empty(n_agents)
+            p = _params_from(params)
+            _back(
+                np.ascontiguousarray(traits),
+                arm,
+                treat,
+                p,
+                sg_scale.item(),
+                dt,
+                edu,
+                expo,
+                plc,
+                sg,
+                fmult,
+                attend,
+                np.ascontiguousarray(states),
+                weight,
+                visit_at,
+                np.ascontiguousarray(g_week),
+                np.ascontiguousarray(g_vstate),
+                g_traits,
+                g_init,
+                g_params,
+                g_scale,
+            )
+            gp = np.zeros(20)
+            for i in range(n_agents):
+                for k in range(20):
+                    gp[k] += g_params[i, k]
+            return g_traits, g_init, gp, np.asarray(g_scale.sum())
+
+        return backward
+
+
+@numba.njit(cache=True)
+def _params_from(v):
+    # DynParams in field order (tests check this against DynParams._fields).
+    return DynParams(
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+        v[8],
+        v[9],
+        v[10],
+        v[11],
+        v[12],
+        v[13],
+        v[14],
+        v[15],
+        v[16],
+        v[17],
+        v[18],
+        v[19],
+    )
+
+
+_register_numba()
