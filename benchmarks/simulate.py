@@ -5,7 +5,8 @@ Measures, each as the best of a few repeats (other processes may share the machi
 (a) throughput of the full model, 1,000,000 patients x 365 simulated days under PRT, in
     patient-days/s (numba compile time excluded by a warm-up call; cohort build timed apart;
     the time inside the engine's ``advance`` / ``observe`` kernels is reported too);
-(b) peak memory (RSS high-water mark) of that run with the default ``record="visits"``, in a
+(b) peak memory (RSS high-water mark) of that run with ``record="visits"`` and with the default
+``record="instruments"`` (the one the < 1 GB target applies to), each in a
     fresh subprocess so this process's memory does not count;
 (c) the Mesa per-agent reference (``benchmarks/mesa_reference.py``) on a small cohort, and the
     engine / Mesa speed ratio;
@@ -374,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
         mem_ins = run_memory_child(n, n_days, seed, "instruments")
     load1 = os.getloadavg()
 
-    peak = mem["peak_rss_process_mb"] if mem else None
+    peak = mem["peak_rss_process_mb"] if mem else None  # record="visits" (adds latent states)
+    # The target applies to the default record ("instruments": visit-level observations).
+    peak_default = mem_ins["peak_rss_process_mb"] if mem_ins else None
 
     def ok(flag):
         return "n/a" if flag is None else ("yes" if flag else "NO")
 
     met_rate = rate >= TARGET_RATE
-    met_rss = None if peak is None else peak < TARGET_RSS_MB
+    met_rss = None if peak_default is None else peak_default < TARGET_RSS_MB
     met_speed = speedup >= TARGET_SPEEDUP
     rows = [
         ("warm-up (compile / cache load)", f"{warmup_s:.2f} s", "", ""),
@@ -410,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     if mem:
         m = mem
         rows += [
-            ("peak RSS of the run (record=visits)", f"{peak:,.0f} MB", "< 1000 MB", ok(met_rss)),
+            ("peak RSS of the run (record=visits)", f"{peak:,.0f} MB", "", ""),
             ("  during simulate() (the peak)", f"{m['peak_rss_simulate_mb']:,.0f} MB", "", ""),
             ("  during imports + cohort build", f"{m['peak_rss_build_mb']:,.0f} MB", "", ""),
             (
@@ -433,10 +436,10 @@ def main(argv: list[str] | None = None) -> int:
                 "",
             ),
             (
-                "peak RSS with record=instruments",
+                "peak RSS with the default record=instruments",
                 f"{mem_ins['peak_rss_process_mb']:,.0f} MB",
-                "",
-                "",
+                "< 1000 MB",
+                ok(met_rss),
             ),
         ]
     rows += [
@@ -493,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         "advance_patient_days_per_s": round(rate_kernel),
         "observe_s": round(prof["observe"], 3),
         "other_s": round(other_s + prof["prime_ring"], 3),
-        "peak_rss_mb": None if peak is None else round(peak, 1),
+        "peak_rss_mb": None if peak_default is None else round(peak_default, 1),
+        "peak_rss_visits_mb": None if peak is None else round(peak, 1),
         "peak_rss_simulate_mb": None if mem is None else round(mem["peak_rss_simulate_mb"], 1),
         "peak_rss_build_mb": None if mem is None else round(mem["peak_rss_build_mb"], 1),
         "rss_with_cohort_mb": None if mem is None else round(mem["rss_with_cohort_mb"], 1),

@@ -224,9 +224,15 @@ def build_arm_model(
             pm.Deterministic(f"pred_{k}", val, dims=("arm", "visit"))
         pm.Deterministic("pred_belief", arm_mean(belief), dims=("arm", "visit"))
 
-        def pred(var, arm, visit):
+        n_vis = len(visits)
+
+        def pred(arm, visit):
+            """Weights over the flattened (arm, visit) predictions (composites average)."""
+            w = np.zeros(n_arms * n_vis)
             parts = comp.get(visit, (visit,))
-            return sum(var[arm, vindex[p]] for p in parts) / len(parts)
+            for part in parts:
+                w[arm * n_vis + vindex[part]] += 1.0 / len(parts)
+            return w
 
         _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent)
     return ArmModelParts(model, visits, arms, priors, n_agents, op)
@@ -247,25 +253,23 @@ def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) 
 
             m, sd, n = val("pain_avg_mean"), val("pain_avg_sd"), val("pain_avg_n")
             if np.isfinite(m) and np.isfinite(sd) and n > 0:
-                rows["pain"].append((arm, visit, pred(pain_mean, a, visit), m, sd / np.sqrt(n)))
+                rows["pain"].append((arm, visit, pred(a, visit), m, sd / np.sqrt(n)))
             k, n_obs = val("pain_free_k"), val("pain_free_n_observed")
             if np.isfinite(k) and n_obs > 0:
-                rows["free"].append((arm, visit, pred(pain_free, a, visit), k, n_obs))
+                rows["free"].append((arm, visit, pred(a, visit), k, n_obs))
             for meas in ("tsk11", "pcs", "odi"):
                 m, sd, n = val(f"{meas}_mean"), val(f"{meas}_sd"), val(f"{meas}_n")
                 if meas == "odi" and not np.isfinite(sd):
                     sd = ODI_SD_FALLBACK
                 if np.isfinite(m) and np.isfinite(sd) and n > 0:
-                    rows[meas].append(
-                        (arm, visit, pred(latent[meas], a, visit), m, sd / np.sqrt(n))
-                    )
+                    rows[meas].append((arm, visit, pred(a, visit), m, sd / np.sqrt(n)))
             share, n = val("attrib_mb_share_mean"), val("attrib_mb_share_n")
             if np.isfinite(share) and n > 0:
                 rows["mb"].append(
                     (
                         arm,
                         visit,
-                        pred(latent["attrib_mb_share"], a, visit),
+                        pred(a, visit),
                         round(share * 3 * n),
                         3 * n,
                     )
@@ -276,7 +280,16 @@ def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) 
             continue
         dim = f"{key}_obs"
         model.add_coord(dim, [f"{r[0]}/{r[1]}" for r in obs])
-        mu = pt.stack([r[2] for r in obs])
+        source = {
+            "pain": pain_mean,
+            "free": pain_free,
+            "tsk11": latent["tsk11"],
+            "pcs": latent["pcs"],
+            "odi": latent["odi"],
+            "mb": latent["attrib_mb_share"],
+        }[key]
+        # One dot product per measure keeps the graph small (fast to rewrite and compile).
+        mu = pt.dot(np.stack([r[2] for r in obs]), source.reshape((-1,)))
         if key in ("free", "mb"):
             p = pt.clip(mu, 1e-6, 1 - 1e-6)
             pm.Binomial(

@@ -54,7 +54,7 @@ def _state(st, i):
     return State(st[0, i], st[1, i], st[2, i], st[3, i], st[4, i], st[5, i], st[6, i])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _run(
     traits, init, arm, treat, p, sg_scale, dt, edu, expo, plc, sg, fmult, attend, states, pains
 ):
@@ -134,7 +134,7 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
     return week, vstate, (states, pains)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _back(
     traits,
     arm,
@@ -351,11 +351,11 @@ class _SkeletonGradOp(Op):
 def _register_numba() -> None:
     """Native numba implementations, so nutpie runs the Ops without the Python fallback."""
     try:
-        from pytensor.link.numba.dispatch import numba_funcify
+        from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
     except ImportError:  # pragma: no cover - pytensor without its numba backend
         return
 
-    @numba_funcify.register(SkeletonOp)
+    @register_funcify_and_cache_key(SkeletonOp)
     def _funcify_forward(op, node=None, **kwargs):
         g = op.grid
         arm, treat = op.arm, op.treat
@@ -407,9 +407,9 @@ def _register_numba() -> None:
                         vstate[f, i, j] = states[i, vstep[j] + 1, f]
             return week, vstate, states
 
-        return forward
+        return forward, _cache_key("forward", op)
 
-    @numba_funcify.register(_SkeletonGradOp)
+    @register_funcify_and_cache_key(_SkeletonGradOp)
     def _funcify_backward(op, node=None, **kwargs):
         f = op.fwd
         g = f.grid
@@ -464,7 +464,34 @@ def _register_numba() -> None:
                     gp[k] += g_params[i, k]
             return g_traits, g_init, gp, np.asarray(g_scale.sum())
 
-        return backward
+        return backward, _cache_key("backward", f)
+
+
+def _cache_key(kind: str, op: SkeletonOp) -> str:
+    """Content hash of everything the numba implementation closes over (for PyTensor's cache)."""
+    import hashlib
+
+    from .. import __version__
+
+    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}".encode())
+    g = op.grid
+    for arr in (
+        g.dt,
+        g.education,
+        g.exposure,
+        g.placebo,
+        g.self_guided,
+        g.flare_mult,
+        g.attend,
+        g.pain_weight,
+        g.visit_step,
+        op.arm,
+        op.treat,
+    ):
+        a = np.ascontiguousarray(arr)
+        h.update(str((a.dtype, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 @numba.njit(cache=True)
