@@ -60,6 +60,9 @@ class TrialModel:
         Longest skeleton step in days where nothing happens, 1-60.
     agent_seed : int
         Scrambling seed of the surrogate agents' Sobol points.
+    level : {"arm", "patient"}, optional
+        Fit arm-level summaries (surrogate agents) or patient-level records (one agent per
+        patient, per-patient random effects). Default: the data's level.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class TrialModel:
         n_agents: int = 32,
         max_dt: int = 7,
         agent_seed: int = 0,
+        level: str | None = None,
     ) -> None:
         from ..data import TrialData
 
@@ -84,6 +88,12 @@ class TrialModel:
         self.n_agents = check_int("n_agents", n_agents, 4, 4096)
         self.max_dt = check_int("max_dt", max_dt, 1, 60)
         self.agent_seed = check_seed(agent_seed, "agent_seed")
+        level = data.level if level is None else level
+        if level not in ("arm", "patient"):
+            raise ValidationError("level", level, "'arm' or 'patient'")
+        if level == "patient" and data.level != "patient":
+            raise ValidationError("level", level, "'arm' for arm-level data (no records)")
+        self.level = level
         self._parts = None
 
     # -- model ---------------------------------------------------------------------------------
@@ -117,6 +127,7 @@ class TrialModel:
             "priors": {k: dataclasses.asdict(p) for k, p in self.priors.items()},
             "params": self.params.to_dict(),
             "spec": {k: v for k, v in self.spec.to_dict().items() if k != "correlation"},
+            "level": self.level,
             "n_agents": self.n_agents,
             "max_dt": self.max_dt,
             "agent_seed": self.agent_seed,
@@ -217,11 +228,12 @@ class TrialModel:
         return idata
 
     def diagnostics(self, idata) -> dict[str, Any]:
-        """Convergence figures over the fitted parameters: max R-hat, min bulk and tail ESS,
-        divergences, and whether R-hat <= 1.01, bulk ESS >= 400 and no divergences all hold."""
+        """Convergence over every free variable (population parameters, arm offsets, per-patient
+        random effects): max R-hat, min bulk and tail ESS, divergences, and whether R-hat <= 1.01,
+        bulk ESS >= 400 and no divergences all hold."""
         import arviz as az
 
-        names = [n for n in [*self.priors, "arm_offset_z"] if n in idata.posterior]
+        names = [v.name for v in self.model.free_RVs if v.name in idata.posterior]
         summ = az.summary(idata, var_names=names, kind="diagnostics")
         div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
         out = {
@@ -261,51 +273,25 @@ class TrialModel:
         return params, specs, protocols
 
     # -- posterior predictive with the full simulator --------------------------------------------
-    def sample_posterior_predictive(
-        self, idata, *, n_draws: int = 200, seed: int = 0, progress: bool = True
-    ):
-        """Replicate the trial with the full stochastic simulator under posterior draws.
-
-        For ``n_draws`` posterior draws (evenly spaced over chains and draws), each arm is
-        simulated with its randomized size, the trial's visit schedule and its observed
-        response rate per visit (missing visits), and summarised like the published figures:
-        mean pain and pain 0-1 share among observed patients, pain 0-1 count among all
-        randomized (missing = not pain-free), TSK-11, PCS, Oswestry means and mind-brain share.
-
-        Returns ``idata`` with a ``posterior_predictive`` group over
-        ``(chain, draw, arm, visit)``.
-        """
-        n_draws = check_int("n_draws", n_draws, 1, 100_000)
-        seed = check_seed(seed)
+    def _replicates(self, idata, n_draws: int, seed: int, data, progress: bool, desc: str):
+        """Yield (k, chain, draw, arm, SimulationResult) for trial replicates under posterior
+        draws: each arm at its randomized size, on ``data``'s visits and response rates."""
         post = idata.posterior
         total = post.sizes["chain"] * post.sizes["draw"]
         flat = np.linspace(0, total - 1, min(n_draws, total)).round().astype(int)
-        chains = flat // post.sizes["draw"]
-        draws = flat % post.sizes["draw"]
-        visits, responses = self._ppc_visits()
-        names = [v.name for v in visits] + list(self.data.composite_visits or {})
-        stats = (
-            "pain_mean",
-            "pain_sd",
-            "pain_free_share",
-            "pain_free_itt",
-            "tsk11_mean",
-            "pcs_mean",
-            "odi_mean",
-            "mind_brain_share",
-        )
-        out = {s: np.full((1, len(flat), len(self.data.arms), len(names)), np.nan) for s in stats}
+        chains, draws = flat // post.sizes["draw"], flat % post.sizes["draw"]
+        visits, responses = _ppc_visits(data)
         horizon = max(v.day for v in visits)
         it = range(len(flat))
         if progress:
             from tqdm.auto import tqdm
 
-            it = tqdm(it, desc="posterior predictive (full simulator)", unit="draw")
+            it = tqdm(it, desc=desc, unit="draw")
         for k in it:
             params, specs, protocols = self.draw_inputs(idata, int(chains[k]), int(draws[k]))
             dseed = derive_key(seed, "ppc", int(flat[k])) % MAX_SEED
-            for a, arm in enumerate(self.data.arms):
-                n = int(self.data.n_randomized[arm])
+            for a, arm in enumerate(data.arms):
+                n = int(data.n_randomized[arm])
                 cohort = Cohort.from_trial_baseline(
                     n, seed=dseed, spec=specs[arm], params=params, id_offset=a * 10**6
                 )
@@ -321,67 +307,93 @@ class TrialModel:
                     visits=arm_visits,
                     record="instruments",
                 )
-                for j, name in enumerate(names):
-                    for s, val in _arm_stats(
-                        res.instruments, name, self.data.composite_visits or {}
-                    ).items():
-                        out[s][0, k, a, j] = val
-        coords = {
-            "chain": [0],
-            "draw": np.arange(len(flat)),
-            "arm": list(self.data.arms),
-            "visit": names,
-        }
+                yield k, int(chains[k]), int(draws[k]), a, res
+
+    def sample_posterior_predictive(
+        self, idata, *, n_draws: int = 200, seed: int = 0, data=None, progress: bool = True
+    ):
+        """Replicate the trial with the full stochastic simulator under posterior draws.
+
+        For ``n_draws`` posterior draws (evenly spaced over chains and draws), each arm is
+        simulated with its randomized size, the trial's visit schedule and its observed
+        response rate per visit (missing visits), and summarised like the published figures:
+        mean pain and pain 0-1 share among observed patients, pain 0-1 count among all
+        randomized (missing = not pain-free), TSK-11, PCS, Oswestry means and mind-brain share.
+
+        Parameters
+        ----------
+        idata : arviz.InferenceData
+            A fit of this model.
+        n_draws : int
+            Posterior draws to replicate, 1-100000.
+        seed : int
+            Seed of the replicates (same seed, same result).
+        data : TrialData, optional
+            Trial whose arms, visits and response rates the replicates follow (default: the
+            fitted data; pass the full trial to predict visits held out of the fit).
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``idata`` with a ``posterior_predictive`` group over ``(chain, draw, arm, visit)``.
+        """
+        n_draws = check_int("n_draws", n_draws, 1, 100_000)
+        seed = check_seed(seed)
+        data = self.data if data is None else data
+        comp = data.composite_visits or {}
+        visits, _ = _ppc_visits(data)
+        names = [v.name for v in visits] + [c for c in comp if c not in {v.name for v in visits}]
+        stats = (
+            "pain_mean",
+            "pain_sd",
+            "pain_free_share",
+            "pain_free_itt",
+            "tsk11_mean",
+            "pcs_mean",
+            "odi_mean",
+            "mind_brain_share",
+        )
+        post = idata.posterior
+        n_rep = min(n_draws, post.sizes["chain"] * post.sizes["draw"])
+        out = {s: np.full((1, n_rep, len(data.arms), len(names)), np.nan) for s in stats}
+        src = np.zeros((2, n_rep), dtype=int)
+        for k, c, d, a, res in self._replicates(
+            idata, n_draws, seed, data, progress, "posterior predictive (full simulator)"
+        ):
+            src[:, k] = c, d
+            for j, name in enumerate(names):
+                for st, val in _arm_stats(res.instruments, name, comp).items():
+                    out[st][0, k, a, j] = val
+        days = dict(data.visit_days) | {v.name: v.day for v in visits}
+        coords = {"chain": [0], "draw": np.arange(n_rep), "arm": list(data.arms), "visit": names}
         ds = xr.Dataset(
             {s: (("chain", "draw", "arm", "visit"), v) for s, v in out.items()}, coords=coords
         )
         ds = ds.assign_coords(
-            source_chain=("draw", chains),
-            source_draw=("draw", draws),
-            day=("visit", [self._day(n) for n in names]),
+            source_chain=("draw", src[0]),
+            source_draw=("draw", src[1]),
+            day=("visit", [int(days[n]) for n in names]),
         )
-        ds.attrs.update(provenance("posterior_predictive", seed, {"n_draws": len(flat)}))
+        ds.attrs.update(
+            provenance("posterior_predictive", seed, {"n_draws": n_rep, "data_source": data.source})
+        )
         if "posterior_predictive" in idata.groups():
             del idata.posterior_predictive
         idata.add_groups(posterior_predictive=ds)
         return idata
 
-    def _day(self, name: str) -> int:
-        return int(
-            dict(self.data.visit_days).get(
-                name, {v.name: v.day for v in self.parts.visits}.get(name, 0)
-            )
-        )
-
-    def _ppc_visits(self):
-        """The model's visits and, per arm, each visit's observed response rate."""
-        s = self.data.summaries if self.data.level == "arm" else self.data.to_summaries()
-        visits = self.parts.visits
-        comp = self.data.composite_visits or {}
-        responses = {}
-        for arm in self.data.arms:
-            n_rand = float(self.data.n_randomized[arm])
-            r = {}
-            for v in visits:
-                name = v.name
-                src = next((c for c, parts in comp.items() if name in parts), name)
-                n = (
-                    float(s["pain_avg_n"].sel(arm=arm, visit=src))
-                    if src in s["visit"].values
-                    else np.nan
-                )
-                r[name] = float(min(1.0, n / n_rand)) if np.isfinite(n) and n > 0 else 1.0
-            responses[arm] = r
-        return visits, responses
-
-    def ppc_table(self, idata, *, level: float = 0.9) -> list[dict[str, Any]]:
+    def ppc_table(self, idata, *, data=None, level: float = 0.9) -> list[dict[str, Any]]:
         """Observed vs predicted per arm x visit: mean pain and pain 0-1 share (median and
-        ``level`` interval of the posterior predictive), plus TSK-11 and PCS where observed."""
+        ``level`` interval of the posterior predictive), plus TSK-11, PCS and Oswestry where
+        observed. ``data`` is the trial to compare with (default: the fitted data)."""
+        data = self.data if data is None else data
         pp = idata.posterior_predictive
-        s = self.data.summaries if self.data.level == "arm" else self.data.to_summaries()
+        s = data.summaries if data.level == "arm" else data.to_summaries()
         lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
         rows = []
-        for arm in self.data.arms:
+        for arm in data.arms:
             for visit in [str(v) for v in s["visit"].values]:
                 if visit not in pp["visit"].values:
                     continue
@@ -390,13 +402,12 @@ class TrialModel:
                     "visit": visit,
                     "day": int(s["day"].sel(visit=visit)),
                 }
-                pairs = [
-                    ("pain_mean", "pain_avg_mean", 1.0),
-                    ("tsk11_mean", "tsk11_mean", 1.0),
-                    ("pcs_mean", "pcs_mean", 1.0),
-                    ("odi_mean", "odi_mean", 1.0),
-                ]
-                for pred, obs, _ in pairs:
+                for pred, obs in (
+                    ("pain_mean", "pain_avg_mean"),
+                    ("tsk11_mean", "tsk11_mean"),
+                    ("pcs_mean", "pcs_mean"),
+                    ("odi_mean", "odi_mean"),
+                ):
                     o = float(s[obs].sel(arm=arm, visit=visit)) if obs in s else np.nan
                     if np.isfinite(o):
                         row[pred] = _interval(pp[pred].sel(arm=arm, visit=visit), o, lo_q, hi_q)
@@ -413,6 +424,68 @@ class TrialModel:
                 if len(row) > 3:
                     rows.append(row)
         return rows
+
+    def mediation(
+        self,
+        idata,
+        *,
+        n_draws: int = 100,
+        seed: int = 0,
+        treated: str = "prt",
+        control: str = "usual_care",
+        visit: str = "post",
+        data=None,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """How much of the treatment's effect on pain the posterior routes through fear and
+        attributions, read off trial replicates as the paper analysed the real trial.
+
+        For each posterior draw, the treated and control arms are simulated (full simulator)
+        and a product-of-coefficients mediation is computed on the replicate's patients: the
+        treatment's effect on the change in the mediator (T1 to ``visit``) times the mediator's
+        effect on the change in pain adjusting for treatment, over the total effect. Mediators:
+        TSK-11 change and the change in mind-brain attributions. Also the within-treated
+        correlation of TSK-11 change with pain change (the trial: r = 0.44).
+
+        Returns medians and 90% intervals over draws.
+        """
+        data = self.data if data is None else data
+        arms = list(data.arms)
+        if treated not in arms or control not in arms:
+            raise ValidationError("mediation.arms", (treated, control), f"arms among {arms}")
+        sub = data.subset(arms=[treated, control])
+        recs: dict[int, dict[str, Any]] = {}
+        for k, _, _, a, res in self._replicates(
+            idata, n_draws, seed, sub, progress, "mediation (full simulator)"
+        ):
+            recs.setdefault(k, {})[sub.arms[a]] = res.instruments
+        est = {
+            "total_effect": [],
+            "indirect_tsk": [],
+            "indirect_mb": [],
+            "proportion_tsk": [],
+            "proportion_mb": [],
+            "r_tsk_pain_treated": [],
+        }
+        for per_arm in recs.values():
+            r = _mediation_one(per_arm[treated], per_arm[control], visit)
+            for key in est:
+                est[key].append(r[key])
+        out = {}
+        for key, vals in est.items():
+            v = np.asarray(vals, float)
+            v = v[np.isfinite(v)]
+            out[key] = (
+                {
+                    "median": float(np.median(v)),
+                    "lo90": float(np.quantile(v, 0.05)),
+                    "hi90": float(np.quantile(v, 0.95)),
+                }
+                if v.size
+                else None
+            )
+        out["n_draws"] = len(recs)
+        return out
 
     # -- persistence ------------------------------------------------------------------------------
     @staticmethod
@@ -490,4 +563,68 @@ def _arm_stats(ins: xr.Dataset, visit: str, composite: dict) -> dict[str, float]
         vals = np.mean([ins[var].sel(visit=p).values for p in parts], axis=0)
         ok = np.isfinite(vals)
         out[stat] = float(np.mean(vals[ok]) * scale) if ok.any() else np.nan
+    return out
+
+
+def _ppc_visits(data):
+    """The visits replicates must observe (composite parts included) and, per arm, each
+    visit's observed response rate (n observed / n randomized)."""
+    from ..timeline import trial_visits
+
+    s = data.summaries if data.level == "arm" else data.to_summaries()
+    comp = data.composite_visits or {}
+    named = {v.name: v.day for v in trial_visits()}
+    days = dict(data.visit_days)
+    needed: dict[str, int] = {}
+    for v in [str(x) for x in s["visit"].values]:
+        for part in comp.get(v, (v,)):
+            needed[part] = int(named[part] if part in named else days[part])
+    visits = tuple(Visit(name=n, day=d) for n, d in sorted(needed.items(), key=lambda kv: kv[1]))
+    responses = {}
+    for arm in data.arms:
+        n_rand = float(data.n_randomized[arm])
+        r = {}
+        for v in visits:
+            src = next((c for c, parts in comp.items() if v.name in parts), v.name)
+            n = (
+                float(s["pain_avg_n"].sel(arm=arm, visit=src))
+                if src in s["visit"].values
+                else np.nan
+            )
+            r[v.name] = float(min(1.0, n / n_rand)) if np.isfinite(n) and n > 0 else 1.0
+        responses[arm] = r
+    return visits, responses
+
+
+def _mediation_one(treated: xr.Dataset, control: xr.Dataset, visit: str) -> dict[str, float]:
+    """Product-of-coefficients mediation on one replicate (T1 to ``visit`` changes)."""
+
+    def changes(ins):
+        d = {}
+        for var in ("pain_avg", "tsk11", "attrib_mb"):
+            d[var] = ins[var].sel(visit=visit).values - ins[var].sel(visit="t1").values
+        return d
+
+    ct, cc = changes(treated), changes(control)
+    x = np.concatenate([np.ones(len(ct["pain_avg"])), np.zeros(len(cc["pain_avg"]))])
+    y = np.concatenate([ct["pain_avg"], cc["pain_avg"]])
+    out = {}
+    ok_y = np.isfinite(y)
+    total = np.nanmean(ct["pain_avg"]) - np.nanmean(cc["pain_avg"])
+    out["total_effect"] = total
+    for name, var in (("tsk", "tsk11"), ("mb", "attrib_mb")):
+        m = np.concatenate([ct[var], cc[var]])
+        ok = ok_y & np.isfinite(m)
+        if ok.sum() < 10 or np.std(m[ok]) == 0:
+            out[f"indirect_{name}"] = out[f"proportion_{name}"] = np.nan
+            continue
+        a = np.mean(m[ok & (x == 1)]) - np.mean(m[ok & (x == 0)])
+        design = np.column_stack([np.ones(ok.sum()), x[ok], m[ok]])
+        coef = np.linalg.lstsq(design, y[ok], rcond=None)[0]
+        out[f"indirect_{name}"] = a * coef[2]
+        out[f"proportion_{name}"] = a * coef[2] / total if total != 0 else np.nan
+    ok = np.isfinite(ct["pain_avg"]) & np.isfinite(ct["tsk11"])
+    out["r_tsk_pain_treated"] = (
+        float(np.corrcoef(ct["tsk11"][ok], ct["pain_avg"][ok])[0, 1]) if ok.sum() > 2 else np.nan
+    )
     return out
