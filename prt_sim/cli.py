@@ -1,4 +1,4 @@
-"""Command line: ``prt-sim demo`` (the main job until fitting lands) and ``prt-sim simulate``."""
+"""Command line: ``prt-sim demo``, ``prt-sim simulate`` and ``prt-sim fit``."""
 
 from __future__ import annotations
 
@@ -168,6 +168,89 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_data(args: argparse.Namespace):
+    from . import data as data_mod
+
+    if args.data in (None, "published"):
+        d = data_mod.published_ashar2022()
+    else:
+        path = Path(args.data)
+        if path.suffix == ".nc":
+            d = data_mod.TrialData.load(path)
+        elif path.is_dir() or path.name == data_mod.WIDE_FILE:
+            d = data_mod.load_ashar2022_wide(path)
+        elif path.name == data_mod.TWO_VISIT_FILE:
+            d = data_mod.load_ashar2022_two_visit(path)
+        else:
+            from .errors import ValidationError
+
+            raise ValidationError(
+                "--data",
+                args.data,
+                "'published', a folder or file of the "
+                "public Ashar 2022 data, or a TrialData .nc file",
+            )
+    sub = {}
+    if args.arms:
+        sub["arms"] = args.arms.split(",")
+    if args.visits:
+        sub["visits"] = args.visits.split(",")
+    if args.max_day is not None:
+        sub["max_day"] = args.max_day
+    return d.subset(**sub) if sub else d
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .inference import TrialModel
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    data = _load_data(args)
+    level = None if args.level == "auto" else args.level
+    tm = TrialModel(data, level=level, n_agents=args.n_agents)
+    _log(
+        f"prt_sim {__version__}: fitting {tm.level}-level data ({data.source}); "
+        f"arms {', '.join(data.arms)}; sampler {args.sampler}, {args.chains} chains x "
+        f"{args.draws} draws ({args.tune} tuning), seed {args.seed}"
+    )
+    idata = tm.fit(
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        sampler=args.sampler,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    diag = tm.diagnostics(idata)
+    _log(
+        f"fit in {idata.attrs['wall_time_s']:.0f} s: max R-hat {diag['max_rhat']:.3f}, "
+        f"min bulk ESS {diag['min_ess_bulk']:.0f}, divergences {diag['divergences']} -> "
+        + (
+            "converged"
+            if diag["converged"]
+            else "NOT converged (R-hat <= 1.01, ESS >= 400, no divergences not all met)"
+        )
+    )
+    if args.ppc_draws:
+        idata = tm.sample_posterior_predictive(
+            idata, n_draws=args.ppc_draws, seed=args.seed, progress=not args.quiet
+        )
+    out = Path(args.out)
+    tm.save(idata, out)
+    import arviz as az
+
+    summ = az.summary(idata, var_names=list(tm.priors), kind="all", round_to=4)
+    table = summ.to_string()
+    _log("\n" + table)
+    write_text(out.with_suffix(".summary.txt"), table + "\n")
+    write_json(out.with_suffix(".diagnostics.json"), diag)
+    _log(
+        f"\nwrote {out}, {out.with_suffix('.summary.txt')}, {out.with_suffix('.diagnostics.json')}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``prt-sim`` argument parser."""
     ap = argparse.ArgumentParser(prog="prt-sim", description=__doc__)
@@ -189,6 +272,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .nc file")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_simulate)
+    f = sub.add_parser("fit", help="fit the model to trial data with PyMC (InferenceData .nc)")
+    f.add_argument(
+        "--data",
+        default="published",
+        help="'published' (Ashar 2022 arm-level figures, default), the folder or a "
+        "file of the public data, or a TrialData .nc",
+    )
+    f.add_argument("--level", default="auto", choices=("auto", "arm", "patient"))
+    f.add_argument("--arms", help="comma-separated arms to fit (default: all)")
+    f.add_argument("--visits", help="comma-separated visits to fit (default: all)")
+    f.add_argument("--max-day", type=int, help="fit only visits up to this study day")
+    f.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"))
+    f.add_argument("--draws", type=int, default=1000)
+    f.add_argument("--tune", type=int, default=500)
+    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--n-agents", type=int, default=32, help="surrogate agents per arm")
+    f.add_argument(
+        "--ppc-draws",
+        type=int,
+        default=0,
+        help="posterior predictive replicates with the full simulator (default 0)",
+    )
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", default="out/fit.nc", help="output InferenceData (.nc)")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_cmd_fit)
     return ap
 
 

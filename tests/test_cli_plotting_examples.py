@@ -142,3 +142,54 @@ def test_quickstart_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "PRT at post" in proc.stdout
     assert (tmp_path / "prt.nc").exists() and (tmp_path / "pain_by_arm.png").exists()
+
+
+@pytest.mark.slow
+def test_cli_fit_writes_inference_data_and_summary(tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    code = main(
+        [
+            "fit",
+            "--draws",
+            "30",
+            "--tune",
+            "30",
+            "--chains",
+            "2",
+            "--n-agents",
+            "8",
+            "--max-day",
+            "30",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "max R-hat" in text and "wrote" in text
+    idata = ps.TrialModel.load(out)
+    assert "post" in idata.posterior["visit"].values
+    assert "m12" not in idata.observed_data.coords.get("pain_obs", [])  # subset to day 30
+    assert (tmp_path / "fit.summary.txt").read_text().strip()
+    diag = json.loads((tmp_path / "fit.diagnostics.json").read_text())
+    assert {"max_rhat", "min_ess_bulk", "divergences", "converged"} <= set(diag)
+
+
+def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(tmp_path / "nothing.csv"),
+                "--out",
+                str(tmp_path / "x.nc"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    assert "--data" in capsys.readouterr().err

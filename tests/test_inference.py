@@ -187,10 +187,10 @@ def test_model_has_named_dims_and_likelihoods(trial_model):
         "mb_count",
     } <= obs
     # Responders are counts of observed patients: 33 of 44 in PRT at post.
-    free = m["free_count"]
     labels = list(m.coords["free_obs"])
     i = labels.index("prt/post")
-    assert int(m.rvs_to_values[free].data[i]) == 33
+    assert int(m["obs_free_value"].get_value()[i]) == 33
+    assert int(m["obs_free_n"].get_value()[i]) == 44
 
 
 def test_bad_model_configuration_is_refused():

@@ -47,7 +47,21 @@ class SkeletonGrid:
 
     @property
     def n_steps(self) -> int:
+        """Number of steps."""
         return len(self.dt)
+
+    def drives(self) -> tuple[np.ndarray, ...]:
+        """(dt, education, exposure, placebo, self_guided, flare_mult, attend): the arrays the
+        skeleton kernels take, in their argument order."""
+        return (
+            self.dt,
+            self.education,
+            self.exposure,
+            self.placebo,
+            self.self_guided,
+            self.flare_mult,
+            self.attend,
+        )
 
 
 def build_grid(

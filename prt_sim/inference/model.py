@@ -238,12 +238,16 @@ def build_arm_model(
     return ArmModelParts(model, visits, arms, priors, n_agents, op)
 
 
-def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) -> None:
-    import pymc as pm
-    import pytensor.tensor as pt
+def likelihood_rows(summaries, arms, pred=None) -> dict[str, list]:
+    """The arm-level observations in likelihood order: measure -> rows of
+    ``(arm, visit, weights, observed value, SE or n)``.
 
+    Entries missing in ``summaries`` (NaN) are left out, so two datasets with the same
+    pattern of reported figures give rows in the same order.
+    """
     s = summaries
     visits = [str(v) for v in s["visit"].values]
+    pred = pred or (lambda a, visit: None)
     rows: dict[str, list] = {k: [] for k in ("pain", "free", "tsk11", "pcs", "odi", "mb")}
     for a, arm in enumerate(arms):
         for visit in visits:
@@ -265,15 +269,31 @@ def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) 
                     rows[meas].append((arm, visit, pred(a, visit), m, sd / np.sqrt(n)))
             share, n = val("attrib_mb_share_mean"), val("attrib_mb_share_n")
             if np.isfinite(share) and n > 0:
-                rows["mb"].append(
-                    (
-                        arm,
-                        visit,
-                        pred(a, visit),
-                        round(share * 3 * n),
-                        3 * n,
-                    )
-                )
+                rows["mb"].append((arm, visit, pred(a, visit), round(share * 3 * n), 3 * n))
+    return rows
+
+
+def observation_data(rows: dict[str, list]) -> dict[str, np.ndarray]:
+    """Values of the model's data containers for :func:`likelihood_rows` output (to re-sample a
+    compiled model on new data: ``compiled.with_data(**observation_data(rows))``)."""
+    out = {}
+    for key, obs in rows.items():
+        if not obs:
+            continue
+        if key in ("free", "mb"):
+            out[f"obs_{key}_n"] = np.array([r[4] for r in obs], dtype=np.int64)
+            out[f"obs_{key}_value"] = np.array([r[3] for r in obs], dtype=np.int64)
+        else:
+            out[f"obs_{key}_se"] = np.array([r[4] for r in obs], dtype=float)
+            out[f"obs_{key}_value"] = np.array([r[3] for r in obs], dtype=float)
+    return out
+
+
+def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) -> None:
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    rows = likelihood_rows(summaries, arms, pred)
     model = pm.modelcontext(None)
     for key, obs in rows.items():
         if not obs:
@@ -290,24 +310,18 @@ def _add_likelihoods(summaries, arms, comp, pred, pain_mean, pain_free, latent) 
         }[key]
         # One dot product per measure keeps the graph small (fast to rewrite and compile).
         mu = pt.dot(np.stack([r[2] for r in obs]), source.reshape((-1,)))
+        # Data containers (not constants): a compiled model can be re-sampled on new data of the
+        # same shape (simulation-based calibration) without compiling again.
         if key in ("free", "mb"):
             p = pt.clip(mu, 1e-6, 1 - 1e-6)
-            pm.Binomial(
-                f"{key}_count",
-                n=np.array([r[4] for r in obs], dtype=np.int64),
-                p=p,
-                observed=np.array([r[3] for r in obs], dtype=np.int64),
-                dims=dim,
-            )
+            n = pm.Data(f"obs_{key}_n", np.array([r[4] for r in obs], dtype=np.int64), dims=dim)
+            y = pm.Data(f"obs_{key}_value", np.array([r[3] for r in obs], dtype=np.int64), dims=dim)
+            pm.Binomial(f"{key}_count", n=n, p=p, observed=y, dims=dim)
         else:
             name = {"pain": "pain_mean_obs"}.get(key, f"{key}_mean_obs")
-            pm.Normal(
-                name,
-                mu=mu,
-                sigma=np.array([r[4] for r in obs]),
-                observed=np.array([r[3] for r in obs]),
-                dims=dim,
-            )
+            sigma = pm.Data(f"obs_{key}_se", np.array([r[4] for r in obs]), dims=dim)
+            y = pm.Data(f"obs_{key}_value", np.array([r[3] for r in obs]), dims=dim)
+            pm.Normal(name, mu=mu, sigma=sigma, observed=y, dims=dim)
 
 
 #: Weekly visits after post whose timing the public data does not document (left out).

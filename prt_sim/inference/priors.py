@@ -38,7 +38,8 @@ class Prior:
     doc : str
         Why this prior.
     lower, upper : float, optional
-        Bounds for ``truncnormal``.
+        Bounds (required for ``truncnormal``; any family is truncated to them). Priors are
+        truncated to their target field's declared range automatically.
     """
 
     family: Literal["normal", "lognormal", "beta", "truncnormal"]
@@ -58,40 +59,60 @@ class Prior:
         check_range("Prior.b", self.b, 0.0, None, lo_open=True)
         if self.family in ("lognormal", "beta"):
             check_range("Prior.a", self.a, 0.0, None, lo_open=True)
-        if self.family == "truncnormal":
-            if self.lower is None or self.upper is None or not self.lower < self.upper:
-                raise ValidationError(
-                    "Prior.lower/upper",
-                    (self.lower, self.upper),
-                    "finite lower < upper for a truncnormal prior",
-                )
+        if self.family == "truncnormal" and (self.lower is None or self.upper is None):
+            raise ValidationError(
+                "Prior.lower/upper",
+                (self.lower, self.upper),
+                "finite lower and upper for a truncnormal prior",
+            )
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise ValidationError("Prior.lower/upper", (self.lower, self.upper), "lower < upper")
 
     def dist(self, name: str, **kwargs):
-        """The PyMC random variable (inside a model context)."""
+        """The PyMC random variable (inside a model context), truncated to ``[lower, upper]``
+        when bounds are set."""
         import pymc as pm
 
+        if self.family == "truncnormal":
+            return pm.TruncatedNormal(
+                name, self.a, self.b, lower=self.lower, upper=self.upper, **kwargs
+            )
         if self.family == "normal":
-            return pm.Normal(name, self.a, self.b, **kwargs)
-        if self.family == "lognormal":
-            return pm.LogNormal(name, math.log(self.a), self.b, **kwargs)
-        if self.family == "beta":
-            return pm.Beta(name, self.a, self.b, **kwargs)
-        return pm.TruncatedNormal(
-            name, self.a, self.b, lower=self.lower, upper=self.upper, **kwargs
+            base = pm.Normal.dist(self.a, self.b)
+        elif self.family == "lognormal":
+            base = pm.LogNormal.dist(math.log(self.a), self.b)
+        else:
+            base = pm.Beta.dist(self.a, self.b)
+        if self.lower is None and self.upper is None:
+            return _untruncated(self, name, **kwargs)
+        # Give PyMC both bounds where the family has a natural one, so it picks an interval
+        # transform (an upper bound alone would let a log-normal go negative).
+        lower = (
+            self.lower
+            if self.lower is not None
+            else {"lognormal": 0.0, "beta": 0.0}.get(self.family)
         )
+        upper = self.upper if self.upper is not None else {"beta": 1.0}.get(self.family)
+        return pm.Truncated(name, base, lower=lower, upper=upper, **kwargs)
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draws from the prior with numpy (for prior predictive checks and SBC)."""
-        if self.family == "normal":
-            return rng.normal(self.a, self.b, size)
-        if self.family == "lognormal":
-            return self.a * np.exp(self.b * rng.standard_normal(size))
-        if self.family == "beta":
-            return rng.beta(self.a, self.b, size)
+        """Draws from the prior with numpy, within its bounds (prior checks, SBC)."""
         from scipy import stats
 
-        lo, hi = (self.lower - self.a) / self.b, (self.upper - self.a) / self.b
-        return stats.truncnorm.rvs(lo, hi, loc=self.a, scale=self.b, size=size, random_state=rng)
+        if self.family in ("normal", "truncnormal"):
+            lo = -np.inf if self.lower is None else (self.lower - self.a) / self.b
+            hi = np.inf if self.upper is None else (self.upper - self.a) / self.b
+            return stats.truncnorm.rvs(
+                lo, hi, loc=self.a, scale=self.b, size=size, random_state=rng
+            )
+        dist = (
+            stats.lognorm(self.b, scale=self.a)
+            if self.family == "lognormal"
+            else stats.beta(self.a, self.b)
+        )
+        lo = dist.cdf(self.lower) if self.lower is not None else 0.0
+        hi = dist.cdf(self.upper) if self.upper is not None else 1.0
+        return dist.ppf(lo + (hi - lo) * rng.random(size))  # inverse CDF within the bounds
 
     def describe(self) -> str:
         """Human-readable form, e.g. ``LogNormal(median 0.12, log-SD 0.75)``."""
@@ -165,6 +186,16 @@ DEFAULT_PRIORS: dict[str, Prior] = {
 }
 
 
+def _untruncated(pr: Prior, name: str, **kwargs):
+    import pymc as pm
+
+    if pr.family == "normal":
+        return pm.Normal(name, pr.a, pr.b, **kwargs)
+    if pr.family == "lognormal":
+        return pm.LogNormal(name, math.log(pr.a), pr.b, **kwargs)
+    return pm.Beta(name, pr.a, pr.b, **kwargs)
+
+
 def prior_table(priors: dict[str, Prior] | None = None) -> list[dict[str, str]]:
     """Rows (name, prior, target, doc) for documentation."""
     priors = DEFAULT_PRIORS if priors is None else priors
@@ -200,5 +231,34 @@ def validate_priors(priors: dict[str, Prior]) -> dict[str, Prior]:
                 "'params'), a CohortSpec field ('spec') or 'self_guided_scale' "
                 "('protocol')",
             )
-        out[name] = pr
+        out[name] = _bounded(name, pr)
     return out
+
+
+def _bounded(name: str, pr: Prior) -> Prior:
+    """Truncate a prior to its target field's declared range, so that no draw (prior, posterior,
+    SBC or SMC) is an invalid parameter value."""
+    import dataclasses
+
+    from ..cohorts import CohortSpec
+    from ..params import ModelParams
+
+    if pr.target == "protocol":
+        return pr
+    cls = ModelParams if pr.target == "params" else CohortSpec
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    lo, hi = meta.get("lo"), meta.get("hi")
+    support = {
+        "normal": (None, None),
+        "truncnormal": (pr.lower, pr.upper),
+        "lognormal": (0.0, None),
+        "beta": (0.0, 1.0),
+    }[pr.family]
+    lower, upper = pr.lower, pr.upper
+    if lo is not None and (support[0] is None or support[0] < lo):
+        lower = lo if lower is None else max(lower, lo)
+    if hi is not None and (support[1] is None or support[1] > hi):
+        upper = hi if upper is None else min(upper, hi)
+    if (lower, upper) == (pr.lower, pr.upper):
+        return pr
+    return dataclasses.replace(pr, lower=lower, upper=upper)

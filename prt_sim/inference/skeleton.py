@@ -119,13 +119,7 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
         treat,
         DynParams(*np.asarray(pvec, dtype=float).tolist()),
         float(sg_scale),
-        grid.dt,
-        grid.education,
-        grid.exposure,
-        grid.placebo,
-        grid.self_guided,
-        grid.flare_mult,
-        grid.attend,
+        *grid.drives(),
         states,
         pains,
     )
@@ -234,13 +228,7 @@ def skeleton_backward(
         treat,
         DynParams(*pvec.tolist()),
         float(sg_scale),
-        grid.dt,
-        grid.education,
-        grid.exposure,
-        grid.placebo,
-        grid.self_guided,
-        grid.flare_mult,
-        grid.attend,
+        *grid.drives(),
         states,
         grid.pain_weight,
         visit_at,
@@ -359,15 +347,7 @@ def _register_numba() -> None:
     def _funcify_forward(op, node=None, **kwargs):
         g = op.grid
         arm, treat = op.arm, op.treat
-        dt, edu, expo, plc, sg, fmult, attend = (
-            g.dt,
-            g.education,
-            g.exposure,
-            g.placebo,
-            g.self_guided,
-            g.flare_mult,
-            g.attend,
-        )
+        dt, edu, expo, plc, sg, fmult, attend = g.drives()
         weight = np.ascontiguousarray(g.pain_weight)
         vstep = np.ascontiguousarray(g.visit_step)
         n_steps, n_visits = g.n_steps, len(g.visit_step)
@@ -414,15 +394,7 @@ def _register_numba() -> None:
         f = op.fwd
         g = f.grid
         arm, treat = f.arm, f.treat
-        dt, edu, expo, plc, sg, fmult, attend = (
-            g.dt,
-            g.education,
-            g.exposure,
-            g.placebo,
-            g.self_guided,
-            g.flare_mult,
-            g.attend,
-        )
+        dt, edu, expo, plc, sg, fmult, attend = g.drives()
         weight = np.ascontiguousarray(g.pain_weight)
         visit_at = np.full(g.n_steps, -1, dtype=np.int64)
         visit_at[g.visit_step] = np.arange(len(g.visit_step))

@@ -143,7 +143,7 @@ class TrialModel:
         cores: int = 2,
         sampler: str = "nutpie",
         seed: int = 0,
-        target_accept: float = 0.8,
+        target_accept: float | None = None,
         mass_matrix: str = "low_rank",
         progress: bool = True,
     ):
@@ -159,8 +159,9 @@ class TrialModel:
             nutpie (Rust NUTS, default) or PyMC's NUTS.
         seed : int
             Sampler seed.
-        target_accept : float
-            NUTS target acceptance, 0.5-0.999.
+        target_accept : float, optional
+            NUTS target acceptance, 0.5-0.999 (default 0.8 at arm level; 0.95 at patient level,
+            where the random effects' funnel-like geometry otherwise gives divergences).
         mass_matrix : {"low_rank", "diag"}
             nutpie's low-rank-modified mass matrix (default: it follows the correlation between
             education and exposure efficacy; 9 leapfrog steps per draw instead of 16 on the
@@ -184,6 +185,8 @@ class TrialModel:
         seed = check_seed(seed)
         if sampler not in SAMPLERS:
             raise ValidationError("sampler", sampler, f"one of {SAMPLERS}")
+        if target_accept is None:
+            target_accept = 0.95 if self.level == "patient" else 0.8
         if not (0.5 <= target_accept < 1.0):
             raise ValidationError("target_accept", target_accept, "a number in [0.5, 1)")
         if mass_matrix not in ("low_rank", "diag"):
@@ -215,6 +218,7 @@ class TrialModel:
         diag = self.diagnostics(idata)
         attrs = provenance("fit", seed, self.config())
         attrs.update(
+            target_accept=target_accept,
             sampler=sampler,
             draws=draws,
             tune=tune,
