@@ -351,9 +351,9 @@ def build_patient_model(
     chronicity at T1 set its traits (missing values: population means); its steady-state pain,
     education efficacy and placebo response are random effects (standard normal ``*_z`` over
     ``patient``). Likelihood per observed visit: reported pain as an integer 0-10 (rounded
-    Normal around the agent's 7-day mean), TSK-11, PCS and Oswestry after T1 (Normal
-    approximations of the binomial sums), mind-brain attributions after T1 (Binomial of the
-    coded causes). Whether a patient in an arm with uptake < 1 started treatment is unknown:
+    Normal around the agent's 7-day mean), TSK-11, PCS and Oswestry after T1 (beta-binomial
+    sums on each instrument's integer range, overdispersed by the occasion noise), mind-brain
+    attributions after T1 (Binomial of the coded causes). Whether a patient in an arm with uptake < 1 started treatment is unknown:
     the likelihood mixes the treated and untreated trajectories with the uptake probability.
     """
     import pymc as pm
@@ -473,14 +473,21 @@ def build_patient_model(
         fear, cat, avoid = vstate[2], vstate[1], vstate[3]
         b = traits_m[0][:, None] * (1.0 - vstate[0])
         isd = params.item_noise_sd
-        for name, mean, var in (
-            ("tsk11", 11 + 33 * fear, 33 * fear * (1 - fear) + (33 * isd) ** 2 + 1 / 12),
-            ("pcs", 52 * cat, 52 * cat * (1 - cat) + (52 * isd) ** 2 + 1 / 12),
-            ("odi", 100 * avoid, 200 * avoid * (1 - avoid) + (100 * isd) ** 2 + 1 / 3),
+        # Questionnaire sums as the simulator draws them: Binomial(n items-points, latent +
+        # occasion noise), i.e. a beta-binomial whose overdispersion comes from item_noise_sd;
+        # the likelihood lives on the instrument's own integer range.
+        for name, latent_frac, n_pts, offset, scale in (
+            ("tsk11", fear, 33, 11.0, 1.0),
+            ("pcs", cat, 52, 0.0, 1.0),
+            ("odi", avoid, 50, 0.0, 2.0),
         ):
             yv = obs[name][agent_pat]
             m_ = ~np.isnan(yv) & after_t1[None, :]
-            llv = pm.logp(pm.Normal.dist(mean, pt.sqrt(var)), np.nan_to_num(yv))
+            k = np.clip(np.round((np.nan_to_num(yv, nan=offset) - offset) / scale), 0, n_pts)
+            q = pt.clip(latent_frac, 0.01, 0.99)  # keeps the beta-binomial numerically finite
+            conc = pt.maximum(q * (1 - q) / max(isd, 1e-3) ** 2 - 1.0, 2.0)
+            bb = pm.BetaBinomial.dist(alpha=q * conc, beta=(1 - q) * conc, n=n_pts)
+            llv = pm.logp(bb, k.astype(np.int64))
             ll = ll + pt.where(m_, llv, 0.0)
         if coded is not None:
             k = obs["attrib_mb"][agent_pat]
