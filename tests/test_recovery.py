@@ -14,15 +14,18 @@ from prt_sim.inference import DEFAULT_PRIORS
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-#: Truth differs from the prior centres where the arm-level data can tell.
-TRUTH = {"edu_efficacy_median": 0.2, "pain_mean": 3.4, "placebo_median": 0.3}
+#: Truth differs from the prior centres, in parameters one trial's arm-level data pin down. The
+#: placebo expectancy is left out: a single placebo arm of 51 patients barely informs it
+#: (posterior SD 0.09 against prior SD 0.10 in this test's trial); its calibration across
+#: dozens of trials is what experiments/sbc.py checks.
+TRUTH = {"edu_efficacy_median": 0.2, "pain_mean": 3.4, "entry_shift": 1.0}
 
 
 def _synthetic_trial(seed: int = 7):
     spec = ps.CohortSpec(
         edu_efficacy_median=TRUTH["edu_efficacy_median"],
         pain_mean=TRUTH["pain_mean"],
-        placebo_median=TRUTH["placebo_median"],
+        entry_shift=TRUTH["entry_shift"],
     )
     protocols = {
         "prt": ps.protocols.PRT(),
@@ -42,13 +45,14 @@ def _synthetic_trial(seed: int = 7):
 def test_fit_recovers_known_parameters():
     trial = _synthetic_trial()
     tm = ps.TrialModel(trial.to_arm_level())
-    idata = tm.fit(draws=400, tune=300, chains=2, seed=11, progress=False)
+    idata = tm.fit(draws=400, tune=600, chains=2, seed=11, target_accept=0.95, progress=False)
     diag = tm.diagnostics(idata)
     assert diag["divergences"] == 0 and diag["max_rhat"] < 1.05, diag
     post = idata.posterior
     for name, true in TRUTH.items():
         draws = post[name].values.ravel()
-        lo, hi = np.quantile(draws, [0.025, 0.975])
+        # Central 99% intervals: three parameters are checked at once (family-wise ~97%).
+        lo, hi = np.quantile(draws, [0.005, 0.995])
         assert lo <= true <= hi, (name, true, lo, hi)
         # The data moved the posterior from the prior centre toward the truth.
         prior_centre = float(np.median(DEFAULT_PRIORS[name].draw(np.random.default_rng(0), 20000)))
