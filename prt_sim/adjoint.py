@@ -14,7 +14,7 @@ import numba
 from numba.extending import register_jitable
 
 from ._math import exp, power, sqrt
-from .dynamics import Drive, Shocks, State, Traits, daily_step
+from .dynamics import Drive, Shocks, State, Traits
 from .params import DynParams
 
 __all__ = ["daily_step_vjp", "daily_step_vjp_jit", "daily_step_vjp_inline"]
@@ -241,5 +241,3 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
 
 daily_step_vjp_jit = numba.njit(cache=True)(daily_step_vjp)
 daily_step_vjp_inline = numba.njit(inline="always")(daily_step_vjp)
-# Keep a reference so linters see the forward function this mirrors.
-_FORWARD = daily_step

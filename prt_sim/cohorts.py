@@ -438,23 +438,12 @@ class Cohort:
         else:
             pids = np.arange(n, dtype=np.uint64)
 
-        def col(c: str, default: float) -> np.ndarray:
-            v = vals.get(c, np.full(n, np.nan))
-            return np.where(np.isnan(v), default, v)
-
-        # Attribution counts are coarse (0-3): shrink toward the population mean belief.
-        mb = vals.get("attrib_mb", np.full(n, np.nan))
-        w = 3.0 / (3.0 + 10.0)  # pseudo-count 10 for the prior mean
-        belief = np.where(
-            np.isnan(mb), spec.belief_mean, (1 - w) * spec.belief_mean + w * (1 - mb / 3.0)
-        )
+        pain = vals["pain_avg"]
         baseline = {
-            "pain": np.clip(col("pain_avg", spec.pain_mean) - pain_offset, 0.3, 10.0),
-            "fear": np.clip((col("tsk11", 11 + 33 * spec.fear_mean) - 11) / 33, 0.01, 1.0),
-            "catastrophizing": np.clip(col("pcs", 52 * spec.cat_mean) / 52, 0.0, 1.0),
-            "avoidance": np.clip(col("odi", 100 * spec.avoid_mean) / 100, 0.0, 1.0),
-            "belief": np.clip(belief, 0.05, 0.99),
-            "chronicity": col("chronicity", spec.chronicity_median),
+            "pain": np.clip(
+                np.where(np.isnan(pain), spec.pain_mean, pain) - pain_offset, 0.3, 10.0
+            ),
+            **observed_baseline(vals, spec),
         }
         key = np.uint64(derive_key(seed, "cohort-records"))
         u = np.stack([uniform_array(key, pids, np.uint64(j)) for j in range(N_UNIFORMS)])
@@ -464,6 +453,33 @@ class Cohort:
         traits, state = traits_from_baseline(baseline, response, fluct0, params.to_tuple())
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
+
+
+def observed_baseline(values: Mapping[str, np.ndarray], spec: CohortSpec) -> dict[str, np.ndarray]:
+    """Latent baseline fractions from recorded instruments (NaN or absent: population means).
+
+    ``values`` may hold ``tsk11``, ``pcs``, ``odi``, ``attrib_mb`` (mind-brain causes of 3) and
+    ``chronicity`` arrays of equal length. Attribution counts are coarse (0-3), so the belief is
+    shrunk toward ``spec.belief_mean`` with a pseudo-count of 10 causes.
+    """
+    n = len(next(iter(values.values())))
+
+    def col(name: str, default: float) -> np.ndarray:
+        v = np.asarray(values.get(name, np.full(n, np.nan)), dtype=float)
+        return np.where(np.isnan(v), default, v)
+
+    mb = np.asarray(values.get("attrib_mb", np.full(n, np.nan)), dtype=float)
+    w = 3.0 / (3.0 + 10.0)
+    belief = np.where(
+        np.isnan(mb), spec.belief_mean, (1 - w) * spec.belief_mean + w * (1 - mb / 3.0)
+    )
+    return {
+        "fear": np.clip((col("tsk11", 11 + 33 * spec.fear_mean) - 11) / 33, 0.01, 1.0),
+        "catastrophizing": np.clip(col("pcs", 52 * spec.cat_mean) / 52, 0.0, 1.0),
+        "avoidance": np.clip(col("odi", 100 * spec.avoid_mean) / 100, 0.0, 1.0),
+        "belief": np.clip(belief, 0.05, 0.99),
+        "chronicity": np.clip(col("chronicity", spec.chronicity_median), 0.0, 80.0),
+    }
 
 
 #: Uniform draws per patient behind a cohort (copula, response traits, initial fluctuation).

@@ -115,7 +115,6 @@ def _population_process(
     env: simpy.Environment,
     tl: Timeline,
     chunk: dict[str, Any],
-    out: dict[str, Any],
     key_sim: np.uint64,
     key_obs: np.uint64,
     protocol: Protocol,
@@ -286,9 +285,7 @@ def simulate(
             started = chunk["treating"].copy()
             engine.prime_ring(chunk["state"], chunk["traits"], chunk["ring"], p)
             env = simpy.Environment(initial_time=tl.start_day)
-            env.process(
-                _population_process(env, tl, chunk, {}, key_sim, key_obs, protocol, p, tick)
-            )
+            env.process(_population_process(env, tl, chunk, key_sim, key_obs, protocol, p, tick))
             env.run()
             treating[lo:hi] = started
             attended[lo:hi] = chunk["attended"]

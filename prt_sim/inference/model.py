@@ -362,7 +362,12 @@ def build_patient_model(
     from pymc.math import logdiffexp
     from scipy.stats import qmc
 
-    from ..cohorts import entry_fluctuation, response_traits, traits_from_baseline
+    from ..cohorts import (
+        entry_fluctuation,
+        observed_baseline,
+        response_traits,
+        traits_from_baseline,
+    )
     from .skeleton import SkeletonOp
 
     if data.level != "patient":
@@ -396,20 +401,13 @@ def build_patient_model(
     order = {int(p): k for k, p in enumerate(table["id"])}
     take = np.array([order[int(p)] for p in rec["patient"].values])
 
-    def col(name, default):
-        v = np.asarray(table[name], float)[take]
-        return np.where(np.isnan(v), default, v)
-
-    mb = np.asarray(table["attrib_mb"], float)[take]
-    w = 3.0 / 13.0  # attribution counts are coarse: shrink toward the population belief
-    belief = np.where(np.isnan(mb), spec.belief_mean, (1 - w) * spec.belief_mean + w * (1 - mb / 3))
-    base_fixed = {
-        "fear": np.clip((col("tsk11", 11 + 33 * spec.fear_mean) - 11) / 33, 0.01, 1.0),
-        "catastrophizing": np.clip(col("pcs", 52 * spec.cat_mean) / 52, 0.0, 1.0),
-        "avoidance": np.clip(col("odi", 100 * spec.avoid_mean) / 100, 0.0, 1.0),
-        "belief": np.clip(belief, 0.05, 0.99),
-        "chronicity": np.clip(col("chronicity", spec.chronicity_median), 0.0, 80.0),
-    }
+    base_fixed = observed_baseline(
+        {
+            k: np.asarray(table[k], float)[take]
+            for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
+        },
+        spec,
+    )
     u = (
         qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
         .random_base2(int(np.ceil(np.log2(n_pat))))[:n_pat]
