@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job. Until the fitting issue lands: simulate the three trial arms, write a report.
+## The main job: fit the trial, check the fit, forecast 5 years, write out/reproduce/report.md.
 run: install
-	MPLBACKEND=Agg $(VENV)/bin/prt-sim demo --out out/demo
+	MPLBACKEND=Agg $(VENV)/bin/prt-sim reproduce --out out/reproduce
 
 ## Lint, then the whole test suite (slow tests included, as in CI).
 test: install
@@ -32,6 +32,7 @@ format: install
 
 bench: install
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/forecast.py
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict

@@ -1,4 +1,5 @@
-"""Command line: ``prt-sim demo``, ``prt-sim simulate`` and ``prt-sim fit``."""
+"""Command line: ``prt-sim reproduce`` (the main job), ``demo``, ``simulate``, ``fit``,
+``forecast``."""
 
 from __future__ import annotations
 
@@ -251,11 +252,94 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .report import reproduce
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.quick and args.full:
+        from .errors import ValidationError
+
+        raise ValidationError("--quick/--full", "both", "at most one of --quick and --full")
+    mode = "quick" if args.quick else "full" if args.full else "default"
+    args.arms = args.visits = args.max_day = None
+    data = _load_data(args)
+    level = None if args.level == "auto" else args.level
+    # A fit that does not converge is reported (printed, report.md, summary.json), not hidden;
+    # the job still writes everything so the diagnostics can be inspected.
+    reproduce(data, out=args.out, mode=mode, seed=args.seed, level=level, progress=not args.quiet)
+    return 0
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from .forecasting import forecast, forecast_bands, save_forecast
+    from .inference import TrialModel
+
+    idata = TrialModel.load(args.fit)
+    scenarios = args.scenarios.split(",")
+    ds = forecast(
+        idata,
+        args.protocols.split(",") if args.protocols else None,
+        scenarios=scenarios,
+        horizon_years=args.years,
+        n_patients=args.n_patients,
+        n_draws=args.draws,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    path = save_forecast(ds, args.out)
+    b = forecast_bands(ds)
+    _log(
+        f"{'arm':<12s}{'scenario':<15s}{'years':>6s}{'mean pain':>11s}{'pain 0-1':>10s}{'relapsed':>10s}"
+    )
+    for arm in ds["arm"].values:
+        for sc in ds["scenario"].values:
+            for y in (1.0, 2.0, 5.0):
+                if y > float(ds["time"].max()):
+                    continue
+                r = b.sel(arm=arm, scenario=sc, time=y, stat="median")
+                _log(
+                    f"{arm:<12s}{sc:<15s}{y:>6g}{float(r['mean_pain']):>11.2f}"
+                    f"{100 * float(r['pain_free']):>9.0f}%{100 * float(r['relapsed']):>9.0f}%"
+                )
+    _log(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``prt-sim`` argument parser."""
     ap = argparse.ArgumentParser(prog="prt-sim", description=__doc__)
     ap.add_argument("--version", action="version", version=f"prt_sim {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser(
+        "reproduce",
+        help="the main job: fit the trial, check the fit, forecast 5 years, write a report",
+    )
+    r.add_argument(
+        "--data",
+        default="published",
+        help="'published' (Ashar 2022 arm-level figures, default) or the folder/file of the "
+        "public patient-level data",
+    )
+    r.add_argument("--level", default="auto", choices=("auto", "arm", "patient"))
+    r.add_argument("--quick", action="store_true", help="smoke-test effort (about a minute)")
+    r.add_argument("--full", action="store_true", help="publication-quality sampling")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--out", default="out/reproduce", help="report folder (default out/reproduce)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=_cmd_reproduce)
+    fc = sub.add_parser("forecast", help="forecast durability from a saved fit (netCDF)")
+    fc.add_argument("--fit", required=True, help="InferenceData .nc written by prt-sim fit")
+    fc.add_argument("--protocols", help="comma-separated arms or built-in protocols")
+    fc.add_argument("--scenarios", default="as_randomized,boosters,no_treatment")
+    fc.add_argument("--years", type=float, default=5.0)
+    fc.add_argument("--n-patients", type=int, default=None, help="default: trial arm sizes")
+    fc.add_argument("--draws", type=int, default=500)
+    fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--out", default="out/forecast.nc")
+    fc.add_argument("--quiet", action="store_true")
+    fc.set_defaults(func=_cmd_forecast)
     d = sub.add_parser("demo", help="simulate the three trial arms and write a report with plots")
     d.add_argument("--n", type=int, default=5000, help="patients per arm (default 5000)")
     d.add_argument("--seed", type=int, default=1)

@@ -29,7 +29,7 @@ from ._spec import Validated, spec
 from .dynamics import STATE_RANGES, TRAIT_RANGES, State, Traits, threat
 from .errors import DataFormatError, ValidationError, check_int, check_range
 from .params import ModelParams
-from .rng import check_seed, derive_key, uniform_array
+from .rng import check_seed, derive_key, uniform_matrix
 
 __all__ = ["Cohort", "CohortSpec", "BASELINE_VARS", "RECORD_COLUMNS"]
 
@@ -312,7 +312,7 @@ class Cohort:
         params = params or ModelParams()
         pids = np.arange(id_offset, id_offset + n, dtype=np.uint64)
         key = np.uint64(derive_key(seed, "cohort"))
-        u = np.stack([uniform_array(key, pids, np.uint64(j)) for j in range(N_UNIFORMS)])
+        u = uniform_matrix(key, pids, np.arange(N_UNIFORMS))
         _check_entry_shift(spec.entry_shift, params, "CohortSpec.entry_shift")
         std = standard_draws(u, spec)
         traits, state = realize(std, spec, params.to_tuple())
@@ -446,7 +446,7 @@ class Cohort:
             **observed_baseline(vals, spec),
         }
         key = np.uint64(derive_key(seed, "cohort-records"))
-        u = np.stack([uniform_array(key, pids, np.uint64(j)) for j in range(N_UNIFORMS)])
+        u = uniform_matrix(key, pids, np.arange(N_UNIFORMS))
         std = standard_draws(u, spec)
         response = response_traits(std, spec)
         fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, params.to_tuple())

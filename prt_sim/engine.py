@@ -8,21 +8,39 @@ a patient's history does not depend on the chunking or the number of threads.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numba
 import numpy as np
 
 from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_inline, pain, threat
 from .instruments import report_pain, report_sum
+from .params import DynParams, ModelParams
 from .rng import normal_nb as normal
 from .rng import patient_key_nb as patient_key
 from .rng import uniform_nb as uniform
 
-__all__ = ["advance", "observe", "prime_ring", "DAILY_VARS", "LATENT_VARS", "STREAMS"]
+__all__ = [
+    "advance",
+    "observe",
+    "prime_ring",
+    "prime_batch",
+    "advance_batch",
+    "observe_batch",
+    "DAILY_VARS",
+    "LATENT_VARS",
+    "STREAMS",
+    "PAIN_FREE_WEEK",
+]
 
 #: Counter slots per patient-day, by use. Noise uses two (Box-Muller).
 STREAMS = {"noise": 0, "flare": 2, "attend": 3, "adhere": 4, "dropout": 5}
 _PER_DAY = np.uint64(16)
 _DAY_OFFSET = 1 << 20  # keeps counters non-negative for negative study days
+
+#: A day counts as pain-free (or nearly) when its 7-day mean pain is below this: it would be
+#: reported as 0 or 1 on the weekly-recall scale without report noise.
+PAIN_FREE_WEEK = 1.5
 
 #: Variables recorded per (patient, day) when daily history is requested.
 DAILY_VARS = (
@@ -107,11 +125,18 @@ def _patient(
     daily,
     daily_t0,
     record,
+    sg_scale,
+    count_pain_free,
 ):
     """One patient's days [t0, t1): serial, with the daily update inlined so that terms that
-    depend only on parameters are hoisted out of the day loop."""
+    depend only on parameters are hoisted out of the day loop.
+
+    ``sg_scale`` multiplies the self-guided dose (a fitted engagement scale); with
+    ``count_pain_free`` the days whose 7-day mean pain is below :data:`PAIN_FREE_WEEK` are
+    counted (returned third)."""
     s, x = _load(state, traits, i)
     n_ring = ring.shape[0]
+    pain_free_days = 0
     for t in range(t0, t1):
         day = start_day + t
         c = _counter(day, 0)
@@ -127,12 +152,18 @@ def _patient(
                     adhere = 1.0
                 if uniform(pk, c + np.uint64(5)) < dropout:
                     on = False
-        sg = self_guided[t] if on else 0.0  # dropout stops self-guided use too
+        sg = self_guided[t] * sg_scale if on else 0.0  # dropout stops self-guided use too
         d = Drive(education[t], exposure[t], placebo[t], sg, 1.0)
         z = Shocks(noise, flare, attend, adhere)
         b = belief(s, x)
         s_new, today = daily_step_inline(s, x, d, z, p)
         ring[t % n_ring, i] = today
+        if count_pain_free:
+            week = 0.0
+            for k in range(n_ring):
+                week += ring[k, i]
+            if week < PAIN_FREE_WEEK * n_ring:
+                pain_free_days += 1
         if record:
             j = t - daily_t0
             daily[0, i, j] = today
@@ -146,7 +177,7 @@ def _patient(
         s = s_new
     for k in range(7):
         state[k, i] = s[k]
-    return on, n_att
+    return on, n_att, pain_free_days
 
 
 @numba.njit(parallel=True, cache=True)
@@ -208,7 +239,7 @@ def advance(
     # inlined update directly inside prange.
     for i in numba.prange(n):
         pk = patient_key(key, pids[i])
-        on, n_att = _patient(
+        on, n_att, _ = _patient(
             state,
             traits,
             i,
@@ -231,6 +262,8 @@ def advance(
             daily,
             daily_t0,
             record,
+            1.0,
+            False,
         )
         treating[i] = on
         attended[i] = n_att
@@ -279,3 +312,135 @@ def observe(state, traits, ring, pids, key, day, response, p, instruments, laten
         instruments[4, j, i] = 2.0 * report_sum(
             s.avoidance, normal(pk, c + np.uint64(9)), sd, 50, uniform(pk, c + np.uint64(11))
         )
+
+
+# -- batches over posterior draws (forecasting) ---------------------------------------------------
+# A forecast runs many posterior draws at once: each patient carries the row of its draw in a
+# parameter table, and the group (arm x scenario) whose calendar it follows.
+
+assert DynParams._fields == tuple(f.name for f in fields(ModelParams)), "DynParams out of sync"
+assert len(DynParams._fields) == 20, "update _params_row when ModelParams changes"
+
+
+@numba.njit(inline="always", cache=True)
+def _params_row(t, r):
+    return DynParams(
+        t[r, 0], t[r, 1], t[r, 2], t[r, 3], t[r, 4], t[r, 5], t[r, 6], t[r, 7], t[r, 8], t[r, 9],
+        t[r, 10], t[r, 11], t[r, 12], t[r, 13], t[r, 14], t[r, 15], t[r, 16], t[r, 17], t[r, 18],
+        t[r, 19],
+    )  # fmt: skip
+
+
+@numba.njit(parallel=True, cache=True)
+def prime_batch(state, traits, ring, ptable, member):
+    """:func:`prime_ring` for patients of many posterior draws (``member[i]`` = row in
+    ``ptable``)."""
+    for i in numba.prange(state.shape[1]):
+        p = _params_row(ptable, member[i])
+        s, x = _load(state, traits, i)
+        v = pain(s, x, p, s.flare)
+        for k in range(ring.shape[0]):
+            ring[k, i] = v
+
+
+@numba.njit(parallel=True, cache=True)
+def advance_batch(
+    state,
+    traits,
+    pids,
+    member,
+    group,
+    keys,
+    treating,
+    attended,
+    ring,
+    pain_free_days,
+    start_day,
+    t0,
+    t1,
+    education,
+    exposure,
+    placebo,
+    session,
+    self_guided,
+    flare_mult,
+    attendance,
+    dropout,
+    ptable,
+    sg_scale,
+):
+    """Advance patients of many posterior draws and calendars from index ``t0`` to ``t1``.
+
+    Like :func:`advance`, with per-patient inputs: ``member[i]`` is the row of patient ``i``'s
+    posterior draw in ``ptable`` (float64[D, 20], :class:`DynParams` order), ``keys`` (uint64[D])
+    and ``sg_scale`` (float64[D]); ``group[i]`` the row of its calendar in the drive arrays
+    (float64[G, T]; ``session`` bool[G, T]) and in ``attendance``/``dropout`` (float64[G]).
+    ``pain_free_days`` (int64[n]) accumulates days with 7-day mean pain below
+    :data:`PAIN_FREE_WEEK`. A patient's history equals :func:`advance` with that draw's
+    parameters and key.
+    """
+    n = state.shape[1]
+    no_daily = np.empty((len(DAILY_VARS), 0, 0), dtype=np.float32)
+    for i in numba.prange(n):
+        r = member[i]
+        g = group[i]
+        p = _params_row(ptable, r)
+        pk = patient_key(keys[r], pids[i])
+        on, n_att, pf = _patient(
+            state,
+            traits,
+            i,
+            pk,
+            treating[i],
+            attended[i],
+            ring,
+            start_day,
+            t0,
+            t1,
+            education[g],
+            exposure[g],
+            placebo[g],
+            session[g],
+            self_guided[g],
+            flare_mult[g],
+            attendance[g],
+            dropout[g],
+            p,
+            no_daily,
+            0,
+            False,
+            sg_scale[r],
+            True,
+        )
+        treating[i] = on
+        attended[i] = n_att
+        pain_free_days[i] += pf
+
+
+@numba.njit(parallel=True, cache=True)
+def observe_batch(state, traits, ring, pids, member, group, keys, day, response, ptable, out, j):
+    """Assess patients of many posterior draws on study ``day`` into column ``j``.
+
+    ``out`` is float32[7, K, n]: reported weekly pain (0-10 integer, as :func:`observe` draws
+    it, whether or not observed), observed flag (1/0, probability ``response[group[i]]``),
+    latent 7-day mean pain, belief, fear, avoidance, catastrophizing. ``keys`` (uint64[D]) are
+    the draws' observation keys: the reported pain and the flag equal :func:`observe`'s.
+    """
+    n = state.shape[1]
+    for i in numba.prange(n):
+        r = member[i]
+        p = _params_row(ptable, r)
+        pk = patient_key(keys[r], pids[i])
+        c = _counter(day, 0)
+        s, x = _load(state, traits, i)
+        week = 0.0
+        for k in range(ring.shape[0]):
+            week += ring[k, i]
+        week /= ring.shape[0]
+        out[0, j, i] = report_pain(week, normal(pk, c), p.pain_report_sd)
+        out[1, j, i] = 1.0 if uniform(pk, c + np.uint64(15)) < response[group[i]] else 0.0
+        out[2, j, i] = week
+        out[3, j, i] = belief(s, x)
+        out[4, j, i] = s.fear
+        out[5, j, i] = s.avoidance
+        out[6, j, i] = s.catastrophizing

@@ -12,7 +12,19 @@ import numpy as np
 
 from .simulation import SimulationResult
 
-__all__ = ["plot_arm_means", "plot_pain_free", "plot_latent", "plot_daily", "plot_calendar"]
+__all__ = [
+    "plot_arm_means",
+    "plot_pain_free",
+    "plot_latent",
+    "plot_daily",
+    "plot_calendar",
+    "plot_ppc",
+    "plot_posterior",
+    "plot_forecast",
+    "plot_relapse_survival",
+    "plot_forecast_latent",
+    "plot_subgroups",
+]
 
 _LABELS = {
     "pain_avg": "average pain (0-10)",
@@ -195,4 +207,246 @@ def plot_calendar(result: SimulationResult, *, ax=None):
     ax.set_ylim(-0.5, 1.8)
     ax.set_xlabel("study day (0 = T1)")
     ax.set_title(cfg["protocol"]["name"])
+    return fig
+
+
+# -- fits (InferenceData) -----------------------------------------------------------------------
+_PPC_OBSERVED = {
+    "pain_mean": ("pain_avg_mean", "mean pain (0-10)"),
+    "pain_free_share": (None, "pain 0-1 (% of observed)"),
+    "tsk11_mean": ("tsk11_mean", "TSK-11 (11-44)"),
+    "pcs_mean": ("pcs_mean", "PCS (0-52)"),
+}
+
+
+def _band(da, dim: str, level: float):
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    v = da.astype(float)
+    return v.median(dim), v.quantile(lo_q, dim=dim), v.quantile(hi_q, dim=dim)
+
+
+def plot_ppc(idata, data=None, *, measure: str = "pain_mean", level: float = 0.9, ax=None):
+    """Observed vs fitted trajectories: the posterior predictive median and ``level`` interval
+    of trial-size replicates per arm (lines and bands) with the observed values (markers).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With a ``posterior_predictive`` group (:meth:`TrialModel.sample_posterior_predictive`).
+    data : TrialData, optional
+        Observed values to overlay (arm-level summaries or patient records).
+    measure : {"pain_mean", "pain_free_share", "tsk11_mean", "pcs_mean"}
+    """
+    if measure not in _PPC_OBSERVED:
+        raise ValueError(f"measure must be one of {sorted(_PPC_OBSERVED)}, not {measure!r}")
+    fig, ax = _axes(ax)
+    pp = idata.posterior_predictive
+    stacked = pp[measure].stack(sample=("chain", "draw"))
+    order = np.argsort(pp["day"].values)
+    days = pp["day"].values[order]
+    scale = 100.0 if measure == "pain_free_share" else 1.0
+    summ = None
+    if data is not None:
+        summ = data.summaries if data.level == "arm" else data.to_summaries()
+    for i, arm in enumerate(pp["arm"].values):
+        med, lo, hi = _band(stacked.sel(arm=arm), "sample", level)
+        med, lo, hi = (scale * x.values[order] for x in (med, lo, hi))
+        ok = np.isfinite(med)
+        color = f"C{i}"
+        ax.plot(days[ok], med[ok], "-", color=color, label=f"{arm} (predicted)")
+        ax.fill_between(days[ok], lo[ok], hi[ok], color=color, alpha=0.2, lw=0)
+        if summ is not None and arm in summ["arm"].values:
+            s = summ.sel(arm=arm)
+            if measure == "pain_free_share":
+                obs = s["pain_free_k"] / s["pain_free_n_observed"]
+            else:
+                obs = s[_PPC_OBSERVED[measure][0]]
+            ok_obs = np.isfinite(obs.values)
+            ax.plot(
+                s["day"].values[ok_obs],
+                scale * obs.values[ok_obs],
+                "o",
+                color=color,
+                mfc="white",
+                label=f"{arm} (observed)",
+            )
+    ax.set_xlabel("study day (0 = T1)")
+    ax.set_ylabel(_PPC_OBSERVED[measure][1])
+    ax.set_title(f"posterior predictive, {int(100 * level)}% intervals for trial-size arms")
+    ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def plot_posterior(idata, var: str, *, prior=None, ax=None, bins: int = 40):
+    """Posterior histogram of one parameter, with its prior density when ``prior`` (a
+    :class:`prt_sim.Prior`) is given; the 90% interval is shaded."""
+    fig, ax = _axes(ax)
+    v = np.asarray(idata.posterior[var]).ravel()
+    lo, hi = np.quantile(v, [0.05, 0.95])
+    ax.hist(v, bins=bins, density=True, color="C0", alpha=0.6, label="posterior")
+    ax.axvspan(lo, hi, color="C0", alpha=0.1, lw=0)
+    if prior is not None:
+        rng = np.random.default_rng(0)
+        d = prior.draw(rng, 20_000)
+        grid_lo, grid_hi = np.quantile(np.concatenate([d, v]), [0.001, 0.999])
+        hist, edges = np.histogram(d, bins=60, range=(grid_lo, grid_hi), density=True)
+        ax.plot(0.5 * (edges[1:] + edges[:-1]), hist, color="0.3", lw=1, label="prior")
+    ax.set_title(var, fontsize="small")
+    ax.set_yticks([])
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+# -- forecasts (xarray.Dataset from prt_sim.forecasting.forecast) --------------------------------
+_FORECAST_LABELS = {
+    "mean_pain": "mean pain (0-10)",
+    "pain_free": "pain 0-1 (% of observed)",
+    "pain_free_itt": "pain 0-1 (% of all patients)",
+    "reduction30": ">= 30% pain reduction (%)",
+    "reduction50": ">= 50% pain reduction (%)",
+    "relapsed": "relapsed (% of post responders)",
+    "latent_pain": "latent weekly pain (0-10)",
+    "belief": "damage belief (0-1)",
+    "fear": "fear of movement (0-1)",
+    "avoidance": "avoidance (0-1)",
+    "catastrophizing": "catastrophizing (0-1)",
+}
+_PERCENT = {"pain_free", "pain_free_itt", "reduction30", "reduction50", "relapsed"}
+_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_forecast(
+    ds,
+    var: str = "pain_free",
+    *,
+    scenarios: Sequence[str] | None = None,
+    arms: Sequence[str] | None = None,
+    level: float = 0.9,
+    ax=None,
+):
+    """A forecast outcome over years after post: posterior median per arm (colour) and
+    scenario (line style), with the ``level`` band of the first scenario.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`prt_sim.forecasting.forecast`.
+    var : str
+        A variable over ``(draw, arm, scenario, time)``, e.g. "mean_pain", "pain_free",
+        "reduction30", "relapsed", "belief".
+    """
+    fig, ax = _axes(ax)
+    scenarios = list(ds["scenario"].values) if scenarios is None else list(scenarios)
+    arms = list(ds["arm"].values) if arms is None else list(arms)
+    scale = 100.0 if var in _PERCENT else 1.0
+    t = ds["time"].values
+    for i, arm in enumerate(arms):
+        for j, sc in enumerate(scenarios):
+            da = ds[var].sel(arm=arm, scenario=sc)
+            med, lo, hi = _band(da, "draw", level)
+            ok = np.isfinite(med.values)
+            ax.plot(
+                t[ok],
+                scale * med.values[ok],
+                _STYLES[j % len(_STYLES)],
+                color=f"C{i}",
+                label=f"{arm}, {sc}",
+            )
+            if j == 0:
+                ax.fill_between(
+                    t[ok], scale * lo.values[ok], scale * hi.values[ok], color=f"C{i}",
+                    alpha=0.15, lw=0,
+                )  # fmt: skip
+    ax.axvline(0, color="0.7", lw=0.8, zorder=0)
+    ax.set_xlabel("years after post-treatment")
+    ax.set_ylabel(_FORECAST_LABELS.get(var, var))
+    ax.legend(fontsize="x-small", ncols=2)
+    return fig
+
+
+def plot_relapse_survival(
+    ds, *, scenarios: Sequence[str] | None = None, level: float = 0.9, ax=None
+):
+    """Relapse-free survival of post responders (pain 0-1 at post) per arm and scenario:
+    posterior median and, for the first scenario, the ``level`` band."""
+    fig, ax = _axes(ax)
+    scenarios = list(ds["scenario"].values) if scenarios is None else list(scenarios)
+    after = ds["time"].values >= 0
+    t = ds["time"].values[after]
+    for i, arm in enumerate(ds["arm"].values):
+        for j, sc in enumerate(scenarios):
+            surv = 1.0 - ds["relapsed"].sel(arm=arm, scenario=sc).isel(time=after)
+            med, lo, hi = _band(surv, "draw", level)
+            if not np.isfinite(med.values).any():
+                continue
+            ax.step(t, 100 * med.values, _STYLES[j % len(_STYLES)], where="post", color=f"C{i}",
+                    label=f"{arm}, {sc}")  # fmt: skip
+            if j == 0:
+                ax.fill_between(t, 100 * lo.values, 100 * hi.values, step="post",
+                                color=f"C{i}", alpha=0.12, lw=0)  # fmt: skip
+    ax.set_ylim(0, 101)
+    ax.set_xlabel("years after post-treatment")
+    ax.set_ylabel("relapse-free (% of post responders)")
+    ax.legend(fontsize="x-small", ncols=2)
+    return fig
+
+
+def plot_forecast_latent(
+    ds,
+    arm: str,
+    *,
+    scenario: str | None = None,
+    variables: Sequence[str] = ("belief", "fear", "avoidance", "catastrophizing"),
+    level: float = 0.9,
+    ax=None,
+):
+    """Forecast trajectories of the mechanism (damage belief, fear, avoidance,
+    catastrophizing; 0-1) for one arm and scenario, with ``level`` bands over draws."""
+    fig, ax = _axes(ax)
+    scenario = str(ds["scenario"].values[0]) if scenario is None else scenario
+    t = ds["time"].values
+    for i, v in enumerate(variables):
+        med, lo, hi = _band(ds[v].sel(arm=arm, scenario=scenario), "draw", level)
+        ax.plot(t, med.values, "-", color=f"C{i}", label=v)
+        ax.fill_between(t, lo.values, hi.values, color=f"C{i}", alpha=0.15, lw=0)
+    ax.axvline(0, color="0.7", lw=0.8, zorder=0)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("years after post-treatment")
+    ax.set_ylabel("mean latent state (0-1)")
+    ax.set_title(f"{arm}, {scenario}")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_subgroups(
+    ds,
+    var: str = "relapsed",
+    *,
+    arm: str | None = None,
+    scenario: str | None = None,
+    years: float | None = None,
+    level: float = 0.9,
+    ax=None,
+):
+    """Forecast outcome by baseline subgroup (low/high fear, catastrophizing, chronicity, pain)
+    at ``years`` after post (default: the horizon): median and ``level`` interval over draws.
+
+    ``var`` is "relapsed", "pain_free" or "mean_pain".
+    """
+    fig, ax = _axes(ax)
+    arm = str(ds["arm"].values[0]) if arm is None else arm
+    scenario = str(ds["scenario"].values[0]) if scenario is None else scenario
+    years = float(ds["time"].values[-1]) if years is None else years
+    da = ds[f"subgroup_{var}"].sel(arm=arm, scenario=scenario).sel(time=years, method="nearest")
+    med, lo, hi = _band(da, "draw", level)
+    scale = 100.0 if var in _PERCENT else 1.0
+    labels = list(ds["subgroup"].values)
+    y = np.arange(len(labels))[::-1]
+    m = scale * med.values
+    ax.errorbar(
+        m, y, xerr=[m - scale * lo.values, scale * hi.values - m], fmt="o", color="C0", capsize=3
+    )
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(_FORECAST_LABELS.get(var, var))
+    ax.set_title(f"{arm}, {scenario}: {years:g} years after post")
     return fig

@@ -26,6 +26,7 @@ __all__ = [
     "binomial",
     "patient_key",
     "uniform_array",
+    "uniform_matrix",
     "normal_array",
 ]
 
@@ -127,13 +128,35 @@ def binomial(n, prob, u):
     return k
 
 
-@numba.njit(parallel=True, cache=True)
-def uniform_array(key, pids, counter):
-    """Uniforms for an array of patient ids (one per patient) at a given counter."""
-    out = np.empty(pids.shape[0])
+#: Below this many patients the array helpers run serially: waking a thread pool costs more
+#: than the work (and much more when other processes hold the cores).
+PARALLEL_MIN = 20_000
+
+
+def _uniform_loop(key, pids, counters):
+    out = np.empty((counters.shape[0], pids.shape[0]))
     for i in numba.prange(pids.shape[0]):
-        out[i] = uniform_nb(patient_key_nb(key, pids[i]), counter)
+        pk = patient_key_nb(key, pids[i])
+        for j in range(counters.shape[0]):
+            out[j, i] = uniform_nb(pk, counters[j])
     return out
+
+
+_uniform_par = numba.njit(parallel=True, cache=True)(_uniform_loop)
+_uniform_ser = numba.njit(cache=True)(_uniform_loop)
+
+
+def uniform_matrix(key, pids, counters) -> np.ndarray:
+    """Uniforms for an array of patient ids at several counters: shape (len(counters), n)."""
+    pids = np.ascontiguousarray(pids, dtype=np.uint64)
+    counters = np.ascontiguousarray(counters, dtype=np.uint64)
+    f = _uniform_par if pids.shape[0] >= PARALLEL_MIN else _uniform_ser
+    return f(np.uint64(key), pids, counters)
+
+
+def uniform_array(key, pids, counter) -> np.ndarray:
+    """Uniforms for an array of patient ids (one per patient) at a given counter."""
+    return uniform_matrix(key, pids, np.array([counter], dtype=np.uint64))[0]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -142,4 +165,13 @@ def normal_array(key, pids, counter):
     out = np.empty(pids.shape[0])
     for i in numba.prange(pids.shape[0]):
         out[i] = normal_nb(patient_key_nb(key, pids[i]), counter)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def uniform_keyed_array(keys, member, pids, counter):
+    """Uniforms for patients of several streams: patient ``i`` uses key ``keys[member[i]]``."""
+    out = np.empty(pids.shape[0])
+    for i in numba.prange(pids.shape[0]):
+        out[i] = uniform_nb(patient_key_nb(keys[member[i]], pids[i]), counter)
     return out

@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 import prt_sim as ps  # noqa: E402
 from prt_sim import plotting  # noqa: E402
 from prt_sim.cli import main  # noqa: E402
+from prt_sim.forecasting import load_forecast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,6 +177,13 @@ def test_cli_fit_writes_inference_data_and_summary(tmp_path, capsys):
     assert (tmp_path / "fit.summary.txt").read_text().strip()
     diag = json.loads((tmp_path / "fit.diagnostics.json").read_text())
     assert {"max_rhat", "min_ess_bulk", "divergences", "converged"} <= set(diag)
+    # the saved fit carries what a forecast needs (configuration and trial design)
+    fc = tmp_path / "forecast.nc"
+    args = ["forecast", "--fit", str(out), "--draws", "4", "--years", "1", "--out", str(fc)]
+    assert main([*args, "--scenarios", "as_randomized,stress", "--quiet"]) == 0
+    ds = load_forecast(fc)
+    assert list(ds["scenario"].values) == ["as_randomized", "stress"]
+    assert ds.sizes["draw"] == 4 and "usual_care" in capsys.readouterr().out
 
 
 def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
@@ -193,3 +201,19 @@ def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
         == 2
     )
     assert "--data" in capsys.readouterr().err
+
+
+@pytest.mark.example
+@pytest.mark.slow
+def test_forecast_example_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "forecast_durability.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "short fit: max R-hat" in proc.stdout and "yearly_boosters" in proc.stdout
+    assert (tmp_path / "forecast.nc").exists() and (tmp_path / "durability.png").exists()

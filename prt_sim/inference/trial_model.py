@@ -36,7 +36,7 @@ from ..simulation import simulate
 from ..timeline import Visit
 from .priors import DEFAULT_PRIORS, Prior, validate_priors
 
-__all__ = ["TrialModel", "SAMPLERS"]
+__all__ = ["TrialModel", "SAMPLERS", "posterior_inputs", "trial_design"]
 
 #: Samplers accepted by :meth:`TrialModel.fit`.
 SAMPLERS = ("nutpie", "pymc")
@@ -126,7 +126,7 @@ class TrialModel:
             "arms": list(self.data.arms),
             "priors": {k: dataclasses.asdict(p) for k, p in self.priors.items()},
             "params": self.params.to_dict(),
-            "spec": {k: v for k, v in self.spec.to_dict().items() if k != "correlation"},
+            "spec": self.spec.to_dict(),
             "level": self.level,
             "n_agents": self.n_agents,
             "max_dt": self.max_dt,
@@ -218,6 +218,7 @@ class TrialModel:
         diag = self.diagnostics(idata)
         attrs = provenance("fit", seed, self.config())
         attrs.update(
+            design=json.dumps(to_jsonable(trial_design(self.data))),
             target_accept=target_accept,
             sampler=sampler,
             draws=draws,
@@ -256,25 +257,52 @@ class TrialModel:
     # -- posterior draws as simulator inputs ---------------------------------------------------
     def draw_inputs(self, idata, chain: int, draw: int):
         """Simulator inputs of one posterior draw: (ModelParams, CohortSpec per arm, protocols)."""
-        post = idata.posterior.sel(chain=chain, draw=draw)
-        pvals, svals, scale = {}, {}, 1.0
-        for name, pr in self.priors.items():
-            v = float(post[name])
-            if pr.target == "params":
-                pvals[name] = v
-            elif pr.target == "spec":
-                svals[name] = v
-            else:
-                scale = v
-        params = self.params.replace(**pvals)
-        spec = self.spec.replace(**svals)
-        offsets = post["arm_pain_offset"]
-        specs = {
-            a: spec.replace(pain_mean=float(spec.pain_mean + offsets.sel(arm=a)))
-            for a in self.data.arms
-        }
+        flat = np.array([chain * idata.posterior.sizes["draw"] + draw])
+        [(params, specs, scale)] = posterior_inputs(
+            idata, flat, priors=self.priors, params=self.params, spec=self.spec
+        )
         protocols = {a: _scale_self_guided(p, scale) for a, p in self.data.protocols.items()}
         return params, specs, protocols
+
+    def sample_prior(self, *, draws: int = 500, seed: int = 0):
+        """Draws from the prior, as InferenceData with a ``prior`` group over ``(chain, draw)``
+        (one chain) and ``arm``: the fitted parameters and the arms' baseline pain offsets.
+
+        For prior predictive checks and forecasts before fitting
+        (``forecast(..., group="prior")``). Attrs carry the configuration and trial design
+        like a fit's.
+        """
+        import arviz as az
+
+        draws = check_int("draws", draws, 1, 1_000_000)
+        seed = check_seed(seed)
+        rng = np.random.default_rng(derive_key(seed, "prior"))
+        values = {n: pr.draw(rng, draws)[None, :] for n, pr in self.priors.items()}
+        pain_sd = values["pain_sd"][0] if "pain_sd" in values else self.spec.pain_sd
+        n_rand = np.array([self.data.n_randomized[a] for a in self.data.arms], dtype=float)
+        z = rng.standard_normal((draws, len(n_rand)))
+        values["arm_pain_offset"] = (z * np.reshape(pain_sd, (-1, 1)) / np.sqrt(n_rand))[None]
+        coords = {"chain": [0], "draw": np.arange(draws), "arm": list(self.data.arms)}
+        ds = xr.Dataset(
+            {
+                n: (("chain", "draw", "arm") if v.ndim == 3 else ("chain", "draw"), v)
+                for n, v in values.items()
+            },
+            coords=coords,
+        )
+        attrs = provenance("prior", seed, self.config())
+        attrs["design"] = json.dumps(to_jsonable(trial_design(self.data)))
+        ds.attrs.update(attrs)
+        idata = az.InferenceData(prior=ds)
+        idata.attrs.update(attrs)
+        return idata
+
+    def forecast(self, idata, protocols=None, **kwargs):
+        """Forecast durability under posterior draws: :func:`prt_sim.forecasting.forecast`
+        with this model's data and configuration."""
+        from ..forecasting import forecast
+
+        return forecast(idata, protocols, model=self, **kwargs)
 
     # -- posterior predictive with the full simulator --------------------------------------------
     def _replicates(self, idata, n_draws: int, seed: int, data, progress: bool, desc: str):
@@ -508,6 +536,65 @@ class TrialModel:
         idata = az.from_netcdf(str(path), engine=NETCDF_ENGINE)
         idata.load()
         return idata
+
+
+def posterior_inputs(
+    idata,
+    flat: np.ndarray,
+    *,
+    priors: dict[str, Prior] | None = None,
+    params: ModelParams | None = None,
+    spec: CohortSpec | None = None,
+    group: str = "posterior",
+) -> list[tuple[ModelParams, dict[str, CohortSpec], float]]:
+    """Simulator inputs of posterior draws: ``(ModelParams, {arm: CohortSpec}, self-guided
+    scale)`` for each flat (chain-major) draw index in ``flat``.
+
+    The fitted configuration (priors, fixed parameters, cohort spec) is read from
+    ``idata.attrs["config"]`` unless given; ``group`` is "posterior" or "prior"
+    (:meth:`TrialModel.sample_prior`).
+    """
+    config = json.loads(idata.attrs["config"]) if "config" in idata.attrs else {}
+    if priors is None:
+        priors = validate_priors({k: Prior(**v) for k, v in config["priors"].items()})
+    if params is None:
+        params = ModelParams.from_dict(config["params"])
+    if spec is None:
+        s = dict(config["spec"])
+        if "correlation" in s:
+            s["correlation"] = tuple(tuple(r) for r in s["correlation"])
+        spec = CohortSpec.from_dict(s)
+    post = idata[group]
+    flat = np.asarray(flat, dtype=int)
+    vals = {n: post[n].values.reshape(-1)[flat] for n in priors}
+    arms = [str(a) for a in post["arm"].values]
+    off = post["arm_pain_offset"].transpose("chain", "draw", "arm").values.reshape(-1, len(arms))
+    off = off[flat]
+    out = []
+    for k in range(len(flat)):
+        pvals = {n: float(vals[n][k]) for n, pr in priors.items() if pr.target == "params"}
+        svals = {n: float(vals[n][k]) for n, pr in priors.items() if pr.target == "spec"}
+        scale = [float(vals[n][k]) for n, pr in priors.items() if pr.target == "protocol"]
+        sp = spec.replace(**svals)
+        specs = {
+            a: sp.replace(pain_mean=float(sp.pain_mean + off[k, j])) for j, a in enumerate(arms)
+        }
+        out.append((params.replace(**pvals), specs, scale[0] if scale else 1.0))
+    return out
+
+
+def trial_design(data) -> dict[str, Any]:
+    """What predictions need to know about a trial, as JSON: arms, protocols, randomized n,
+    visit days and each visit's observed response rate per arm (stored in fit attrs)."""
+    visits, responses = _ppc_visits(data)
+    return {
+        "arms": list(data.arms),
+        "protocols": {a: p.to_dict() for a, p in data.protocols.items()},
+        "n_randomized": {a: int(n) for a, n in data.n_randomized.items()},
+        "visit_days": {v.name: int(v.day) for v in visits},
+        "responses": responses,
+        "source": data.source,
+    }
 
 
 def _interval(da: xr.DataArray, observed: float, lo_q: float, hi_q: float) -> dict[str, float]:
