@@ -255,6 +255,27 @@ _SUMMARY_VARS = {
 }
 
 
+@dataclass
+class _Plan:
+    """Everything a chunk of posterior draws needs (built once per forecast)."""
+
+    flat: np.ndarray  # flat (chain-major) indices of the draws used
+    inputs: list  # per draw: (ModelParams, {arm: CohortSpec}, self-guided scale)
+    arms: list  # (label, protocol, trial arm or None)
+    sizes: list[int]  # patients per draw and arm
+    n_s: int  # scenarios
+    seed: int
+    start_day: int  # first simulated study day (shared by every calendar)
+    drives: dict[str, np.ndarray]  # calendar drive per (arm x scenario, day)
+    attendance: np.ndarray  # per calendar
+    dropout: np.ndarray  # per calendar
+    response: np.ndarray  # (calendar, checkpoint) probability an assessment is observed
+    visits: tuple  # the checkpoints
+    years: np.ndarray  # time of each checkpoint, years after post
+    relapse: RelapseRule
+    k_post: int = 2  # index of the post-treatment checkpoint
+
+
 def _checkpoints(horizon_years: float) -> tuple[tuple[Visit, ...], np.ndarray]:
     """Assessments: eligibility, T1, post, then monthly; and their time in years after post."""
     n_months = int(round(12 * horizon_years))
@@ -440,7 +461,6 @@ def forecast(
     visits, years = _checkpoints(horizon_years)
     horizon_days = visits[-1].day
     days = [v.day for v in visits]
-    k_post = 2
 
     sizes = []
     for _label, _, trial_arm in arms:
@@ -504,29 +524,26 @@ def forecast(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_d, desc="forecast (full simulator)", unit="draw")
+    plan = _Plan(
+        flat=flat,
+        inputs=inputs,
+        arms=arms,
+        sizes=sizes,
+        n_s=n_s,
+        seed=seed,
+        start_day=start_day,
+        drives=drives,
+        attendance=attendance,
+        dropout=dropout,
+        response=response_gk,
+        visits=visits,
+        years=years,
+        relapse=relapse,
+    )
     try:
         for lo in range(0, n_d, draws_per_chunk):
             hi = min(n_d, lo + draws_per_chunk)
-            _run_chunk(
-                lo,
-                hi,
-                flat,
-                inputs,
-                arms,
-                sizes,
-                n_s,
-                seed,
-                tls[0],
-                drives,
-                attendance,
-                dropout,
-                response_gk,
-                visits,
-                years,
-                k_post,
-                relapse,
-                out,
-            )
+            _run_chunk(plan, lo, hi, out)
             if bar is not None:
                 bar.update(hi - lo)
     finally:
@@ -563,27 +580,9 @@ def _allocate(n_d, n_a, n_s, n_k) -> dict[str, np.ndarray]:
     return out
 
 
-def _run_chunk(
-    lo,
-    hi,
-    flat,
-    inputs,
-    arms,
-    sizes,
-    n_s,
-    seed,
-    tl,
-    drives,
-    attendance,
-    dropout,
-    response_gk,
-    visits,
-    years,
-    k_post,
-    relapse,
-    out,
-):
+def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None:
     """Simulate posterior draws ``lo:hi`` and reduce them into ``out``."""
+    arms, n_s, drives = plan.arms, plan.n_s, plan.drives
     n_a = len(arms)
     traits, states, pids, member, group, keys_sim, keys_obs, keys_up = (
         [],
@@ -598,10 +597,10 @@ def _run_chunk(
     sg_scale, ptable, subgroup_base = [], [], []
     uptake_g = np.array([arms[g // n_s][1].uptake for g in range(n_a * n_s)])
     for r, k in enumerate(range(lo, hi)):
-        params, specs, scale = inputs[k]
+        params, specs, scale = plan.inputs[k]
         # The same derivation as the posterior predictive: draw k's simulation is exactly
         # ``simulate(cohort, protocol, seed=dseed, params=params)``.
-        dseed = derive_key(seed, "forecast", int(flat[k])) % MAX_SEED
+        dseed = derive_key(plan.seed, "forecast", int(plan.flat[k])) % MAX_SEED
         keys_sim.append(derive_key(dseed, "simulate", "dynamics"))
         keys_obs.append(derive_key(dseed, "simulate", "observe"))
         keys_up.append(derive_key(dseed, "simulate", "uptake"))
@@ -609,7 +608,7 @@ def _run_chunk(
         sg_scale.append(scale)
         for a, (_label, _proto, trial_arm) in enumerate(arms):
             spec = specs[trial_arm] if trial_arm is not None else _pooled(specs)
-            n = sizes[a]
+            n = plan.sizes[a]
             c = Cohort.from_trial_baseline(
                 n, seed=dseed, spec=spec, params=params, id_offset=a * 10**6
             )
@@ -635,12 +634,12 @@ def _run_chunk(
     ks = np.array(keys_sim, dtype=np.uint64)
     ko = np.array(keys_obs, dtype=np.uint64)
     sgs = np.array(sg_scale, dtype=np.float64)
-    obs = np.empty((7, len(visits), n), dtype=np.float32)
-    pf_at = np.zeros((len(visits), n), dtype=np.int32)
+    obs = np.empty((7, len(plan.visits), n), dtype=np.float32)
+    pf_at = np.zeros((len(plan.visits), n), dtype=np.int32)
     engine.prime_batch(state, trait, ring, ptab, mem)
     t = 0
-    for j, v in enumerate(visits):
-        t_stop = v.day - tl.start_day + 1
+    for j, v in enumerate(plan.visits):
+        t_stop = v.day - plan.start_day + 1
         if t_stop > t:
             engine.advance_batch(
                 state,
@@ -653,7 +652,7 @@ def _run_chunk(
                 attended,
                 ring,
                 pf_days,
-                tl.start_day,
+                plan.start_day,
                 t,
                 t_stop,
                 drives["education"],
@@ -662,16 +661,16 @@ def _run_chunk(
                 drives["session"],
                 drives["self_guided"],
                 drives["flare_multiplier"],
-                attendance,
-                dropout,
+                plan.attendance,
+                plan.dropout,
                 ptab,
                 sgs,
             )
             t = t_stop
-        resp = np.ascontiguousarray(response_gk[:, j])
+        resp = np.ascontiguousarray(plan.response[:, j])
         engine.observe_batch(state, trait, ring, pid, mem, grp, ko, v.day, resp, ptab, obs, j)
         pf_at[j] = pf_days
-    _reduce(obs, pf_at, lo, hi, sizes, n_s, visits, years, k_post, relapse, subgroup_base, out)
+    _reduce(plan, obs, pf_at, lo, hi, subgroup_base, out)
 
 
 def _pooled(specs: Mapping[str, CohortSpec]) -> CohortSpec:
@@ -680,27 +679,27 @@ def _pooled(specs: Mapping[str, CohortSpec]) -> CohortSpec:
     return first.replace(pain_mean=float(np.mean([s.pain_mean for s in specs.values()])))
 
 
-def _reduce(obs, pf_at, lo, hi, sizes, n_s, visits, years, k_post, relapse, bases, out):
+def _reduce(plan: _Plan, obs, pf_at, lo, hi, bases, out) -> None:
     """Per-draw summaries of the patients of draws ``lo:hi`` (patients ordered draw, arm,
     scenario, patient)."""
-    days = np.array([v.day for v in visits])
+    days = np.array([v.day for v in plan.visits])
     off = 0
     b = 0
     for r in range(lo, hi):
-        for a, n in enumerate(sizes):
+        for a, n in enumerate(plan.sizes):
             base = bases[b]
             b += 1
-            for s in range(n_s):
+            for s in range(plan.n_s):
                 sl = slice(off, off + n)
                 off += n
                 rep = obs[0, :, sl].astype(np.float64)  # (K, n)
                 seen = obs[1, :, sl] > 0.5
-                _summaries(rep, seen, obs[:, :, sl], pf_at[:, sl], days, k_post, relapse, years,
-                           base, out, (r, a, s))  # fmt: skip
+                _summaries(plan, rep, seen, obs[:, :, sl], pf_at[:, sl], days, base, out, (r, a, s))
 
 
-def _summaries(rep, seen, o, pf, days, k_post, relapse, years, base, out, idx):
+def _summaries(plan: _Plan, rep, seen, o, pf, days, base, out, idx) -> None:
     r, a, s = idx
+    k_post, relapse, years = plan.k_post, plan.relapse, plan.years
     n_k, n = rep.shape
     nobs = seen.sum(axis=1)
     ok = nobs > 0
