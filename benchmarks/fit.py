@@ -34,7 +34,8 @@ import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 t0 = time.perf_counter()
 import prt_sim as ps
-level, draws, tune, data_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+level, draws, data_dir = sys.argv[1], int(sys.argv[2]), sys.argv[4]
+tune = None if sys.argv[3] == "default" else int(sys.argv[3])  # default: the model's own
 if level == "arm":
     data = ps.data.published_ashar2022()
 else:
@@ -183,7 +184,7 @@ def main() -> int:
     )
     ap.add_argument("--nuts-ess-per-s", type=float, default=None)
     args = ap.parse_args()
-    draws, tune = (100, 100) if args.quick else (1000, 500)
+    draws, tune = (100, 100) if args.quick else (1000, "default")
     out: dict = {
         "quick": args.quick,
         "draws": draws,

@@ -213,7 +213,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     _log(
         f"prt_sim {__version__}: fitting {tm.level}-level data ({data.source}); "
         f"arms {', '.join(data.arms)}; sampler {args.sampler}, {args.chains} chains x "
-        f"{args.draws} draws ({args.tune} tuning), seed {args.seed}"
+        f"{args.draws} draws ({args.tune or 'default'} tuning), seed {args.seed}"
     )
     idata = tm.fit(
         draws=args.draws,
@@ -369,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-day", type=int, help="fit only visits up to this study day")
     f.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"))
     f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=500)
+    f.add_argument(
+        "--tune", type=int, default=None, help="tuning draws (default 300 arm, 500 patient level)"
+    )
     f.add_argument("--chains", type=int, default=4)
     f.add_argument("--n-agents", type=int, default=32, help="surrogate agents per arm")
     f.add_argument(

@@ -55,7 +55,7 @@ class Mode:
     """Sampling effort of the main job."""
 
     draws: int
-    tune: int
+    tune: int | None  # None: the model's default (300 arm level, 500 patient level)
     chains: int
     ppc_draws: int
     forecast_draws: int
@@ -65,7 +65,7 @@ class Mode:
 #: ``--quick`` (smoke test), default (at most 5 minutes on 2 cores), ``--full`` (publication).
 MODES = {
     "quick": Mode(draws=150, tune=150, chains=2, ppc_draws=30, forecast_draws=40),
-    "default": Mode(draws=1000, tune=500, chains=4, ppc_draws=200, forecast_draws=500),
+    "default": Mode(draws=1000, tune=None, chains=4, ppc_draws=200, forecast_draws=500),
     "full": Mode(draws=2500, tune=1000, chains=4, ppc_draws=1000, forecast_draws=2000),
 }
 
@@ -123,7 +123,7 @@ def reproduce(
     _log(
         f"prt_sim {__version__}: reproduce ({mode} mode, seed {seed}) on {data.source}\n"
         f"[1/4] fitting {tm.level}-level data: {m.chains} chains x {m.draws} draws "
-        f"({m.tune} tuning), nutpie NUTS",
+        f"({'default' if m.tune is None else m.tune} tuning), nutpie NUTS",
         quiet,
     )
     t = time.perf_counter()

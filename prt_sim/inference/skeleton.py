@@ -14,6 +14,8 @@ one thread against 7.9 ms with a 2-thread pool inside each of 2 chains).
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import pytensor.tensor as pt
@@ -439,13 +441,27 @@ def _register_numba() -> None:
         return backward, _cache_key("backward", f)
 
 
+@functools.lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """Hash of the source files the compiled kernels are built from: an edit to the equations
+    must never load stale machine code from a cache keyed on the version alone."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in ("_math.py", "dynamics.py", "adjoint.py", "params.py", "inference/skeleton.py"):
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_key(kind: str, op: SkeletonOp) -> str:
     """Content hash of everything the numba implementation closes over (for PyTensor's cache)."""
     import hashlib
 
     from .. import __version__
 
-    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}".encode())
+    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}-{_source_hash()}".encode())
     g = op.grid
     for arr in (
         g.dt,
