@@ -213,7 +213,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     _log(
         f"prt_sim {__version__}: fitting {tm.level}-level data ({data.source}); "
         f"arms {', '.join(data.arms)}; sampler {args.sampler}, {args.chains} chains x "
-        f"{args.draws} draws ({args.tune or 'default'} tuning), seed {args.seed}"
+        f"{args.draws} draws ({'default' if args.tune is None else args.tune} tuning), "
+        f"seed {args.seed}"
     )
     idata = tm.fit(
         draws=args.draws,
@@ -258,10 +259,6 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .report import reproduce
 
     warnings.filterwarnings("ignore", category=FutureWarning)
-    if args.quick and args.full:
-        from .errors import ValidationError
-
-        raise ValidationError("--quick/--full", "both", "at most one of --quick and --full")
     mode = "quick" if args.quick else "full" if args.full else "default"
     args.arms = args.visits = args.max_day = None
     data = _load_data(args)
@@ -277,10 +274,10 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     from .inference import TrialModel
 
     idata = TrialModel.load(args.fit)
-    scenarios = args.scenarios.split(",")
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     ds = forecast(
         idata,
-        args.protocols.split(",") if args.protocols else None,
+        [p.strip() for p in args.protocols.split(",") if p.strip()] if args.protocols else None,
         scenarios=scenarios,
         horizon_years=args.years,
         n_patients=args.n_patients,
@@ -323,8 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
         "public patient-level data",
     )
     r.add_argument("--level", default="auto", choices=("auto", "arm", "patient"))
-    r.add_argument("--quick", action="store_true", help="smoke-test effort (about a minute)")
-    r.add_argument("--full", action="store_true", help="publication-quality sampling")
+    effort = r.add_mutually_exclusive_group()
+    effort.add_argument("--quick", action="store_true", help="smoke-test effort (about a minute)")
+    effort.add_argument("--full", action="store_true", help="publication-quality sampling")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", default="out/reproduce", help="report folder (default out/reproduce)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -193,7 +193,7 @@ class RelapseRule(Validated):
     Parameters
     ----------
     threshold : float
-        Reported weekly pain (0-10 points) at or above which an assessment counts as pain
+        Reported weekly pain (1-10 points) at or above which an assessment counts as pain
         returned; default 4, the trial's eligibility threshold.
     confirm : int
         Consecutive monthly assessments at or above the threshold, 1-12 (default 2).
@@ -268,11 +268,13 @@ class _Plan:
     start_day: int  # first simulated study day (shared by every calendar)
     drives: dict[str, np.ndarray]  # calendar drive per (arm x scenario, day)
     attendance: np.ndarray  # per calendar
+    uptake: np.ndarray  # per calendar
     dropout: np.ndarray  # per calendar
     response: np.ndarray  # (calendar, checkpoint) probability an assessment is observed
     visits: tuple  # the checkpoints
     years: np.ndarray  # time of each checkpoint, years after post
     relapse: RelapseRule
+    id_offsets: list[int]  # first patient id per arm: the trial arm's, whatever the order
     k_post: int = 2  # index of the post-treatment checkpoint
 
 
@@ -346,7 +348,12 @@ def _resolve_arms(protocols, design) -> list[tuple[str, Protocol, str | None]]:
             out.append((proto.name, proto, proto.name if proto.name in trial else None))
     else:
         for name, p in items:
-            proto = trial[p] if isinstance(p, str) and p in trial else get_protocol(p)
+            try:
+                proto = trial[p] if isinstance(p, str) and p in trial else get_protocol(p)
+            except ValidationError:
+                raise ValidationError(
+                    f"protocols[{name}]", p, f"a Protocol, a trial arm {list(trial)} or a built-in"
+                ) from None
             out.append((str(name), proto, str(name) if str(name) in trial else None))
     labels = [o[0] for o in out]
     if not out or len(set(labels)) != len(labels):
@@ -432,16 +439,22 @@ def forecast(
     group : {"posterior", "prior"}
         Which draws of ``idata`` to use ("prior": :meth:`TrialModel.sample_prior`).
     chunk_patients : int
-        Patients simulated per kernel call (bounds memory), 1000-10**8.
+        Patients simulated per kernel call, 1000-10**8: memory is bounded by this (or by one
+        draw's patients when those alone are more).
     progress : bool, optional
         Progress bar (default: when more than 5e7 patient-days).
 
     Returns
     -------
     xarray.Dataset
-        Over ``(draw, arm, scenario, time)``: the variables of ``_SUMMARY_VARS`` (see each
-        variable's attrs); ``relapse_median_years`` and ``n_at_risk`` over
-        ``(draw, arm, scenario)``; ``subgroup_*`` over ``(draw, arm, scenario, subgroup, time)``.
+        Over ``(draw, arm, scenario, time)``: ``mean_pain``, ``pain_free``, ``pain_free_itt``,
+        ``reduction30``, ``reduction50``, ``relapsed``, ``responders_pain_free``,
+        ``pain_free_days_per_year``, ``latent_pain``, ``belief``, ``fear``, ``avoidance``,
+        ``catastrophizing`` (definitions in each variable's attrs and ``docs/forecasting.md``);
+        ``relapse_median_years`` and ``n_at_risk`` over ``(draw, arm, scenario)``;
+        ``subgroup_mean_pain``, ``subgroup_pain_free``, ``subgroup_relapsed`` over
+        ``(draw, arm, scenario, subgroup, time)`` and ``subgroup_share`` over
+        ``(draw, arm, scenario, subgroup)``.
         Coordinates: ``time`` (years after post), ``day`` and ``visit`` on ``time``;
         ``source_chain``/``source_draw`` on ``draw``. Attrs: provenance (version, config JSON,
         seed). Bands: :func:`forecast_bands`.
@@ -471,14 +484,22 @@ def forecast(
         else:
             sizes.append(int(round(np.mean(list(design["n_randomized"].values())))))
     # One calendar per (arm, scenario); every calendar starts on the same day.
-    tls, resp, att, drop = [], [], [], []
+    tls, resp, att, drop, upt = [], [], [], [], []
     for _label, proto, trial_arm in arms:
         for sc in scens:
+            late = [m for m in sc.booster_months if _month_day(m) > horizon_days]
+            if late:
+                raise ValidationError(
+                    f"Scenario[{sc.name}].booster_months",
+                    late,
+                    f"months after post within the horizon, at most {12 * horizon_years:g}",
+                )
             p, stress = sc.apply(proto, horizon_days)
             tl = build_timeline(p, horizon_days=horizon_days, visits=visits, stress=stress)
             tls.append(tl)
             att.append(p.attendance)
             drop.append(p.dropout)
+            upt.append(p.uptake)
             resp.append(_response_curve(design, trial_arm, days, response))
     start = {tl.start_day for tl in tls}
     if len(start) != 1:
@@ -493,7 +514,7 @@ def forecast(
         for name in ("education", "exposure", "placebo", "session", "self_guided")
     }
     drives["flare_multiplier"] = np.stack([tl.flare_multiplier for tl in tls])
-    attendance, dropout = np.array(att), np.array(drop)
+    attendance, dropout, uptake = np.array(att), np.array(drop), np.array(upt)
     response_gk = np.stack(resp)  # (group, checkpoint)
 
     if group not in ("posterior", "prior") or group not in idata.groups():
@@ -534,11 +555,13 @@ def forecast(
         start_day=start_day,
         drives=drives,
         attendance=attendance,
+        uptake=uptake,
         dropout=dropout,
         response=response_gk,
         visits=visits,
         years=years,
         relapse=relapse,
+        id_offsets=[_id_offset(label, trial_arm, design) for label, _, trial_arm in arms],
     )
     try:
         for lo in range(0, n_d, draws_per_chunk):
@@ -583,7 +606,6 @@ def _allocate(n_d, n_a, n_s, n_k) -> dict[str, np.ndarray]:
 def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None:
     """Simulate posterior draws ``lo:hi`` and reduce them into ``out``."""
     arms, n_s, drives = plan.arms, plan.n_s, plan.drives
-    n_a = len(arms)
     traits, states, pids, member, group, keys_sim, keys_obs, keys_up = (
         [],
         [],
@@ -595,7 +617,6 @@ def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> Non
         [],
     )
     sg_scale, ptable, subgroup_base = [], [], []
-    uptake_g = np.array([arms[g // n_s][1].uptake for g in range(n_a * n_s)])
     for r, k in enumerate(range(lo, hi)):
         params, specs, scale = plan.inputs[k]
         # The same derivation as the posterior predictive: draw k's simulation is exactly
@@ -610,7 +631,7 @@ def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> Non
             spec = specs[trial_arm] if trial_arm is not None else _pooled(specs)
             n = plan.sizes[a]
             c = Cohort.from_trial_baseline(
-                n, seed=dseed, spec=spec, params=params, id_offset=a * 10**6
+                n, seed=dseed, spec=spec, params=params, id_offset=plan.id_offsets[a]
             )
             for s in range(n_s):
                 traits.append(c.traits_array())
@@ -625,7 +646,7 @@ def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> Non
     mem = np.concatenate(member)
     grp = np.concatenate(group)
     ku = np.array(keys_up, dtype=np.uint64)
-    treating = uniform_keyed_array(ku, mem, pid, np.uint64(0)) < uptake_g[grp]
+    treating = uniform_keyed_array(ku, mem, pid, np.uint64(0)) < plan.uptake[grp]
     n = state.shape[1]
     attended = np.zeros(n, dtype=np.int32)
     pf_days = np.zeros(n, dtype=np.int64)
@@ -673,8 +694,18 @@ def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> Non
     _reduce(plan, obs, pf_at, lo, hi, subgroup_base, out)
 
 
+def _id_offset(label: str, trial_arm: str | None, design) -> int:
+    """First patient id of an arm's cohort. A trial arm uses its index in the trial, as the
+    posterior predictive check does, so its patients do not depend on which other arms are
+    forecast or in what order; any other protocol gets an offset derived from its label."""
+    if trial_arm is not None:
+        return design["arms"].index(trial_arm) * 10**6
+    return (100 + derive_key(0, "protocol", label) % 10**6) * 10**6
+
+
 def _pooled(specs: Mapping[str, CohortSpec]) -> CohortSpec:
-    """Cohort of a protocol that is not a trial arm: the arms' mean baseline pain."""
+    """Cohort of a protocol that is not a trial arm: the arms' mean baseline pain (their
+    posterior offsets averaged)."""
     first = next(iter(specs.values()))
     return first.replace(pain_mean=float(np.mean([s.pain_mean for s in specs.values()])))
 
@@ -764,8 +795,10 @@ def _summaries(plan: _Plan, rep, seen, o, pf, days, base, out, idx) -> None:
 
 
 def _relapse_index(rep, k_post, rule) -> np.ndarray:
-    """First checkpoint after post starting ``rule.confirm`` consecutive assessments with
-    reported pain >= threshold (-1 if none within the horizon)."""
+    """Checkpoint at which a relapse is confirmed: the last of the first ``rule.confirm``
+    consecutive assessments after post with reported pain >= threshold (-1 if none within the
+    horizon). Dating it at the confirming assessment keeps every time point independent of the
+    horizon (a run that starts in the last month is not yet a relapse anywhere)."""
     high = rep[k_post + 1 :] >= rule.threshold  # (M, n)
     m, n = high.shape
     c = rule.confirm
@@ -776,7 +809,7 @@ def _relapse_index(rep, k_post, rule) -> np.ndarray:
         run &= high[j : m - c + 1 + j]
     any_ = run.any(axis=0)
     first = np.argmax(run, axis=0)
-    return np.where(any_, first + k_post + 1, -1)
+    return np.where(any_, first + (c - 1) + k_post + 1, -1)
 
 
 def _relapse_curves(risk, event, free, n_k, k_post):
@@ -795,8 +828,12 @@ def _relapse_curves(risk, event, free, n_k, k_post):
 
 
 def _median_time(rel, years) -> float:
+    """First time half the risk set has relapsed: +inf if not within the horizon, NaN if
+    nobody was at risk."""
+    if not np.isfinite(rel).any():
+        return np.nan
     hit = np.flatnonzero(rel >= 0.5)
-    return float(years[hit[0]]) if hit.size else np.nan
+    return float(years[hit[0]]) if hit.size else np.inf
 
 
 def _to_dataset(out, arms, scens, visits, years, chains, draws, seed, config) -> xr.Dataset:
@@ -834,7 +871,8 @@ def _to_dataset(out, arms, scens, visits, years, chains, draws, seed, config) ->
         out["relapse_median_years"],
         attrs={
             "units": "years after post",
-            "long_name": "median time to relapse among post responders (NaN: not reached)",
+            "long_name": "first time half the post responders of this draw have relapsed "
+            "(inf: not within the horizon; NaN: nobody at risk)",
         },
     )
     ds = xr.Dataset(data, coords=coords)
@@ -851,12 +889,14 @@ def _to_dataset(out, arms, scens, visits, years, chains, draws, seed, config) ->
 
 def forecast_bands(ds: xr.Dataset, level: float = 0.9) -> xr.Dataset:
     """Median and ``level`` interval over posterior draws of every variable with a ``draw``
-    dimension; a new dimension ``stat`` = ("median", "lo", "hi")."""
+    dimension (except the censored ``relapse_median_years``); a new dimension ``stat`` =
+    ("median", "lo", "hi"). Draws where a share is undefined (nobody at risk) are skipped."""
     level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
     q = [0.5, (1 - level) / 2, 1 - (1 - level) / 2]
-    vars_ = [v for v in ds.data_vars if "draw" in ds[v].dims]
+    # relapse_median_years is censored at the horizon (inf): summarise it per draw instead
+    vars_ = [v for v in ds.data_vars if "draw" in ds[v].dims and v != "relapse_median_years"]
     with warnings.catch_warnings():
-        # relapse statistics are NaN where nobody was at risk: their bands are NaN too
+        # relapse shares are NaN where nobody was at risk: such draws are skipped
         warnings.simplefilter("ignore", RuntimeWarning)
         qs = ds[vars_].astype(np.float64).quantile(q, dim="draw", skipna=True)
     qs = qs.rename(quantile="stat").assign_coords(stat=["median", "lo", "hi"])

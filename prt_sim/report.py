@@ -7,18 +7,20 @@
 2. replicate the trial with the full simulator under posterior draws and print the posterior
    predictive table against the paper (66% / 20% / 10% pain-free at post; arm means at every
    visit through 12 months);
-3. forecast each arm five years past treatment, as randomized, with boosters at 6 and 12
-   months, and without treatment;
+3. forecast each arm five years past treatment in the default scenarios
+   (:data:`prt_sim.forecasting.DEFAULT_SCENARIOS`: as randomized, with boosters at 6 and 12
+   months, and without treatment);
 4. write a report folder: ``report.md`` with figures, ``fit.nc`` (InferenceData),
    ``forecast.nc`` (Dataset) and ``summary.json`` (schema in :func:`build_summary`).
 
-Every number in ``summary.json`` is computed from the saved ``fit.nc`` / ``forecast.nc``
-(:func:`build_summary` only reads them), so the JSON and the netCDF files agree by construction
-and a test checks it.
+Every fitted, predicted or forecast number in ``summary.json`` is computed from the saved
+``fit.nc`` / ``forecast.nc`` (:func:`build_summary` only reads them; the observed values are the
+trial's), and a test recomputes them from the netCDF files.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ValidationError
+from .forecasting import DEFAULT_SCENARIOS
 from .io import write_json, write_text
 
 __all__ = ["reproduce", "build_summary", "MODES", "Mode", "SUMMARY_YEARS"]
@@ -35,7 +38,7 @@ __all__ = ["reproduce", "build_summary", "MODES", "Mode", "SUMMARY_YEARS"]
 #: Years after post reported in ``summary.json``'s forecast records.
 SUMMARY_YEARS = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
 #: Scenarios of the main job.
-REPORT_SCENARIOS = ("as_randomized", "boosters", "no_treatment")
+REPORT_SCENARIOS = DEFAULT_SCENARIOS
 #: Mechanism parameters shown in the posterior figure (when fitted).
 MECHANISM = (
     "edu_efficacy_median",
@@ -231,15 +234,16 @@ def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
                     observed_pain_free_itt, mean_pain, pain_free, pain_free_itt}]
         forecast: [{arm, scenario, years, day, mean_pain, pain_free, pain_free_itt, relapsed,
                     reduction30, reduction50, n_at_risk_median}]
-        relapse_median_years: [{arm, scenario, years (None: not reached), horizon_years}]
+        median_relapse_time: [{arm, scenario, years (None: not reached), horizon_years}]
+            the first time the posterior-median relapse curve reaches 50%
+
+    Forecast records also carry ``pain_free_days_per_year``.
 
     Predicted values are ``{"median", "lo90", "hi90"}`` over posterior draws of trial-size
     replicates (posterior uncertainty, sampling of patients, measurement noise). ``pain_free``
     is the share of patients observed at that time; ``pain_free_itt`` counts everyone
     randomized, missing as not pain-free (the paper's convention).
     """
-    import json
-
     diag = json.loads(idata.attrs["diagnostics"])
     fit = {
         "max_rhat": diag["max_rhat"],
@@ -328,16 +332,47 @@ def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
         "fit": fit,
         "ppc": ppc,
         "forecast": fc,
-        "relapse_median_years": med_rel,
+        "median_relapse_time": med_rel,
         "definitions": {
             "time": "years after the post-treatment visit (T2, study day 30)",
             "pain_free": "weekly-recall pain 0-1, share of patients observed at that time",
             "pain_free_itt": "pain 0-1 over all randomized, missing counted as not pain-free",
-            "relapsed": "share of patients pain-free at post whose reported pain was >= 4 at "
-            "2 consecutive monthly assessments, by that time",
+            "relapsed": _relapse_text(ds),
+            "scenarios": _scenario_text(ds),
+            "horizon_years": float(ds["time"].values[-1]),
             "intervals": "median and 90% interval over posterior draws of trial-size arms",
         },
     }
+
+
+def _relapse_text(ds) -> str:
+    rule = json.loads(ds.attrs["config"])["relapse"]
+    return (
+        f"share of patients with pain <= {rule['responder_max']:g} at post whose reported pain "
+        f"was >= {rule['threshold']:g} at {rule['confirm']} consecutive monthly assessments, by "
+        "that time (dated at the confirming assessment)"
+    )
+
+
+def _scenario_text(ds) -> str:
+    """One phrase per scenario, from the forecast's configuration."""
+    cfg = json.loads(ds.attrs["config"])
+    parts = []
+    for s in cfg["scenarios"]:
+        what = []
+        if not s["treatment"]:
+            what.append("no treatment at all (same patients, same flare-ups)")
+        if s["booster_months"]:
+            months = ", ".join(f"{m:g}" for m in s["booster_months"])
+            what.append(f"booster sessions at {months} months after post")
+        if s["maintenance_dose"] > 0:
+            what.append(f"self-guided maintenance, {s['maintenance_dose']:g} sessions/day")
+        if s["flare_multiplier"] != 1:
+            what.append(f"flare-up rate x{s['flare_multiplier']:g} after post")
+        if s["stress"]:
+            what.append(f"{len(s['stress'])} stressful period(s)")
+        parts.append(f"{s['name']}: " + (", ".join(what) if what else "the arm's own protocol"))
+    return "; ".join(parts)
 
 
 # -- figures and Markdown -----------------------------------------------------------------------
@@ -483,7 +518,7 @@ def _markdown(summary: dict, figures: dict[str, str], diag: dict) -> str:
         f"| {r['arm']} | {r['scenario']} | "
         + (f"{r['years']:.2f}" if r["years"] is not None else f"not reached in {r['horizon_years']:g}")
         + " |"
-        for r in summary["relapse_median_years"]
+        for r in summary["median_relapse_time"]
     ]  # fmt: skip
     t = summary["timing_s"]
     lines = [
@@ -512,11 +547,10 @@ def _markdown(summary: dict, figures: dict[str, str], diag: dict) -> str:
         "",
         "## 3. Durability forecasts",
         "",
-        "Each arm simulated for five years past treatment under posterior draws, at its trial "
-        "size (so the intervals are what a trial arm would observe): as randomized, with "
-        "booster sessions at 6 and 12 months, and without any treatment (same patients, same "
-        "flare-ups). Time is years after post-treatment; relapse: a patient pain-free (0-1) at "
-        "post whose reported pain is >= 4 at two consecutive monthly assessments.",
+        f"Each arm simulated for {summary['definitions']['horizon_years']:g} years past "
+        "treatment under posterior draws, at its trial size (so the intervals are what a trial "
+        f"arm would observe). Scenarios: {summary['definitions']['scenarios']}. Time is years "
+        f"after post-treatment; relapsed: {summary['definitions']['relapsed']}.",
         "",
         _forecast_text(summary["forecast"]),
         "",

@@ -216,9 +216,10 @@ def test_relapse_definition():
         dtype=float,
     )
     got = _relapse_index(rep, k_post, rule)
-    # 0: a one-month flare is not a relapse; 1: m3-m4 -> index 5 (m3); 2: m1-m2 -> 3;
-    # 3: m2-m3 -> 4; 4: high throughout -> 3 (whether it is at risk is decided by its post pain)
-    np.testing.assert_array_equal(got, [-1, 5, 3, 4, 3])
+    # dated at the confirming assessment: 0: a one-month flare is not a relapse;
+    # 1: m3-m4 -> index 6 (m4); 2: m1-m2 -> 4; 3: m2-m3 -> 5; 4: high throughout -> 4
+    # (whether it is at risk is decided by its pain at post)
+    np.testing.assert_array_equal(got, [-1, 6, 4, 5, 4])
     assert (
         _relapse_index(rep, k_post, RelapseRule(threshold=4, confirm=1)) == [3, 5, 3, 4, 3]
     ).all()
@@ -251,7 +252,7 @@ def test_bad_inputs_name_the_field(prior, model):
         RelapseRule(threshold=2, responder_max=3)
     with pytest.raises(ps.ValidationError, match="protocols"):
         forecast(prior, ["acupuncture"], **kw)
-    with pytest.raises(ps.ValidationError, match="sessions"):
+    with pytest.raises(ps.ValidationError, match=r"Scenario\[late\].booster_months"):
         # a booster after the horizon is an impossible protocol
         late = Scenario(name="late", booster_months=(30,))
         forecast(prior, scenarios=[late], horizon_years=1, **kw)
@@ -287,3 +288,13 @@ def test_forecast_plots_take_ax_and_return_the_figure(prior):
         made = call(None)  # without ax: a new figure
         assert made is not None and made.axes
         plt.close(made)
+
+
+def test_time_points_do_not_depend_on_the_horizon_or_the_other_arms(prior):
+    """A longer horizon or more arms add outputs; they never change the ones already there."""
+    kw = dict(n_patients=120, n_draws=3, seed=8, group="prior", progress=False)
+    short = forecast(prior, ["prt"], horizon_years=1, **kw)
+    long = forecast(prior, ["usual_care", "prt"], horizon_years=2, **kw)
+    common = long.sel(arm=["prt"], time=short["time"])
+    for v in ("mean_pain", "pain_free", "relapsed", "pain_free_days_per_year", "belief"):
+        np.testing.assert_array_equal(short[v].values, common[v].values, err_msg=v)

@@ -108,7 +108,16 @@ def test_every_json_number_equals_the_netcdf(report):
     for r in s["forecast"]:
         cell = ds.sel(arm=r["arm"], scenario=r["scenario"], time=r["years"])
         assert int(cell["day"]) == r["day"]
-        for k in ("mean_pain", "pain_free", "pain_free_itt", "relapsed"):
+        assert r["n_at_risk_median"] == float(np.median(cell["n_at_risk"].values))
+        for k in (
+            "mean_pain",
+            "pain_free",
+            "pain_free_itt",
+            "relapsed",
+            "reduction30",
+            "reduction50",
+            "pain_free_days_per_year",
+        ):
             vals = cell[k].values
             if not np.isfinite(vals).any():
                 assert r[k]["median"] is None

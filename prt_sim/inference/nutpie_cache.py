@@ -227,6 +227,7 @@ def _op_key(op) -> str:
 
 def graph_key(model) -> str:
     """Structural hash of the model's un-rewritten log density and trace graphs."""
+    from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import graph_inputs, io_toposort
 
@@ -241,6 +242,13 @@ def graph_key(model) -> str:
             a = np.ascontiguousarray(np.asarray(v.data))
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(a.tobytes())
+        elif isinstance(v, SharedVariable):
+            # Data containers are read at run time (their values may change), but their shapes
+            # are compiled in; integer scalars are dimension lengths, so their values count.
+            a = np.asarray(v.get_value())
+            h.update(f"shared{a.dtype.str}{a.shape}".encode())
+            if a.ndim == 0 and a.dtype.kind in "iu":
+                h.update(a.tobytes())
     for j, node in enumerate(io_toposort(inputs, outputs)):
         args = [ids[x] for x in node.inputs]
         outs = [str(o.type) for o in node.outputs]
@@ -270,6 +278,9 @@ def _load_hit(model, record):
     }
     if record.get("format") != _FORMAT:
         raise RuntimeError("cache record of another format")
+    n_dim = sum(int(np.prod(np.shape(v))) for v in model.initial_point().values())
+    if n_dim != record["n_dim"]:
+        raise RuntimeError("cache record of another model size")
     cfuncs = {}
     for kind, sig_text, ckey, fmt in record["cfuncs"]:
         src, name = srcs[kind]
@@ -365,7 +376,10 @@ def compile_nutpie(model, *, cache: bool = True):
 def cached_compile():
     """Within the block, ``nutpie.compile_pymc_model(model)`` (as ``pm.sample(nuts_sampler=
     "nutpie")`` calls it) goes through :func:`compile_nutpie`, so PyMC assembles the
-    InferenceData exactly as usual. Calls with compile options pass through unchanged."""
+    InferenceData exactly as usual. Calls with compile options pass through unchanged.
+
+    This swaps an attribute of the ``nutpie`` module for the duration of the block: do not
+    compile other models with nutpie from another thread meanwhile."""
     import nutpie
 
     original = nutpie.compile_pymc_model
