@@ -563,6 +563,10 @@ def posterior_inputs(
     ``idata.attrs["config"]`` unless given; ``group`` is "posterior" or "prior"
     (:meth:`TrialModel.sample_prior`).
     """
+    if "config" not in idata.attrs and (priors is None or params is None or spec is None):
+        raise ValidationError(
+            "idata.attrs['config']", None, "InferenceData from TrialModel.fit or sample_prior"
+        )
     config = json.loads(idata.attrs["config"]) if "config" in idata.attrs else {}
     if priors is None:
         priors = validate_priors({k: Prior(**v) for k, v in config["priors"].items()})
@@ -575,7 +579,7 @@ def posterior_inputs(
         spec = CohortSpec.from_dict(s)
     post = idata[group]
     flat = np.asarray(flat, dtype=int)
-    vals = {n: post[n].values.reshape(-1)[flat] for n in priors}
+    vals = {n: post[n].transpose("chain", "draw").values.reshape(-1)[flat] for n in priors}
     arms = [str(a) for a in post["arm"].values]
     off = post["arm_pain_offset"].transpose("chain", "draw", "arm").values.reshape(-1, len(arms))
     off = off[flat]
