@@ -353,6 +353,12 @@ def _register_numba() -> None:
         weight = np.ascontiguousarray(g.pain_weight)
         vstep = np.ascontiguousarray(g.visit_step)
         n_steps, n_visits = g.n_steps, len(g.visit_step)
+        # Each visit's 7-day recall covers a short run of steps: loop over that run only.
+        nz = weight != 0
+        w_lo = np.array([np.argmax(nz[:, j]) if nz[:, j].any() else 0 for j in range(n_visits)])
+        w_hi = np.array(
+            [n_steps - np.argmax(nz[::-1, j]) if nz[:, j].any() else 0 for j in range(n_visits)]
+        )
 
         @numba.njit
         def forward(traits, init, params, sg_scale):
@@ -382,7 +388,7 @@ def _register_numba() -> None:
             for i in range(n_agents):
                 for j in range(n_visits):
                     acc = 0.0
-                    for k in range(n_steps):
+                    for k in range(w_lo[j], w_hi[j]):
                         acc += pains[i, k] * weight[k, j]
                     week[i, j] = acc
                     for f in range(7):
