@@ -87,6 +87,32 @@ def _load(state, traits, i):
 
 
 @numba.njit(inline="always", cache=True)
+def _week_sum(ring, i):
+    """Sum of patient ``i``'s pain memory (the 7 days of a weekly recall)."""
+    total = 0.0
+    for k in range(ring.shape[0]):
+        total += ring[k, i]
+    return total
+
+
+@numba.njit(inline="always", cache=True)
+def _prime_one(state, traits, ring, i, p):
+    s, x = _load(state, traits, i)
+    v = pain(s, x, p, s.flare)
+    for k in range(ring.shape[0]):
+        ring[k, i] = v
+
+
+@numba.njit(cache=True)
+def params_from_array(v):
+    """:class:`DynParams` from a float array in field order (numba and Python)."""
+    return DynParams(
+        v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+        v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19],
+    )  # fmt: skip
+
+
+@numba.njit(inline="always", cache=True)
 def _counter(day, slot):
     return np.uint64(day + _DAY_OFFSET) * _PER_DAY + np.uint64(slot)
 
@@ -95,10 +121,7 @@ def _counter(day, slot):
 def prime_ring(state, traits, ring, p):
     """Fill each patient's 7-day pain memory with the pain of its initial state (no noise)."""
     for i in numba.prange(state.shape[1]):
-        s, x = _load(state, traits, i)
-        v = pain(s, x, p, s.flare)
-        for k in range(ring.shape[0]):
-            ring[k, i] = v
+        _prime_one(state, traits, ring, i, p)
 
 
 @numba.njit(cache=True)
@@ -158,12 +181,8 @@ def _patient(
         b = belief(s, x)
         s_new, today = daily_step_inline(s, x, d, z, p)
         ring[t % n_ring, i] = today
-        if count_pain_free:
-            week = 0.0
-            for k in range(n_ring):
-                week += ring[k, i]
-            if week < PAIN_FREE_WEEK * n_ring:
-                pain_free_days += 1
+        if count_pain_free and _week_sum(ring, i) < PAIN_FREE_WEEK * n_ring:
+            pain_free_days += 1
         if record:
             j = t - daily_t0
             daily[0, i, j] = today
@@ -282,10 +301,7 @@ def observe(state, traits, ring, pids, key, day, response, p, instruments, laten
         pk = patient_key(key, pids[i])
         c = _counter(day, 0)
         s, x = _load(state, traits, i)
-        week = 0.0
-        for k in range(ring.shape[0]):
-            week += ring[k, i]
-        week /= ring.shape[0]
+        week = _week_sum(ring, i) / ring.shape[0]
         b = belief(s, x)
         if rec_latent:
             latent[0, j, i] = b
@@ -319,16 +335,7 @@ def observe(state, traits, ring, pids, key, day, response, p, instruments, laten
 # parameter table, and the group (arm x scenario) whose calendar it follows.
 
 assert DynParams._fields == tuple(f.name for f in fields(ModelParams)), "DynParams out of sync"
-assert len(DynParams._fields) == 20, "update _params_row when ModelParams changes"
-
-
-@numba.njit(inline="always", cache=True)
-def _params_row(t, r):
-    return DynParams(
-        t[r, 0], t[r, 1], t[r, 2], t[r, 3], t[r, 4], t[r, 5], t[r, 6], t[r, 7], t[r, 8], t[r, 9],
-        t[r, 10], t[r, 11], t[r, 12], t[r, 13], t[r, 14], t[r, 15], t[r, 16], t[r, 17], t[r, 18],
-        t[r, 19],
-    )  # fmt: skip
+assert len(DynParams._fields) == 20, "update params_from_array when ModelParams changes"
 
 
 @numba.njit(parallel=True, cache=True)
@@ -336,11 +343,7 @@ def prime_batch(state, traits, ring, ptable, member):
     """:func:`prime_ring` for patients of many posterior draws (``member[i]`` = row in
     ``ptable``)."""
     for i in numba.prange(state.shape[1]):
-        p = _params_row(ptable, member[i])
-        s, x = _load(state, traits, i)
-        v = pain(s, x, p, s.flare)
-        for k in range(ring.shape[0]):
-            ring[k, i] = v
+        _prime_one(state, traits, ring, i, params_from_array(ptable[member[i]]))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -384,7 +387,7 @@ def advance_batch(
     for i in numba.prange(n):
         r = member[i]
         g = group[i]
-        p = _params_row(ptable, r)
+        p = params_from_array(ptable[r])
         pk = patient_key(keys[r], pids[i])
         on, n_att, pf = _patient(
             state,
@@ -429,14 +432,11 @@ def observe_batch(state, traits, ring, pids, member, group, keys, day, response,
     n = state.shape[1]
     for i in numba.prange(n):
         r = member[i]
-        p = _params_row(ptable, r)
+        p = params_from_array(ptable[r])
         pk = patient_key(keys[r], pids[i])
         c = _counter(day, 0)
         s, x = _load(state, traits, i)
-        week = 0.0
-        for k in range(ring.shape[0]):
-            week += ring[k, i]
-        week /= ring.shape[0]
+        week = _week_sum(ring, i) / ring.shape[0]
         out[0, j, i] = report_pain(week, normal(pk, c), p.pain_report_sd)
         out[1, j, i] = 1.0 if uniform(pk, c + np.uint64(15)) < response[group[i]] else 0.0
         out[2, j, i] = week

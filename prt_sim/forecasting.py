@@ -459,7 +459,7 @@ def forecast(
         ``source_chain``/``source_draw`` on ``draw``. Attrs: provenance (version, config JSON,
         seed). Bands: :func:`forecast_bands`.
     """
-    from .inference.trial_model import posterior_inputs
+    from .inference.trial_model import posterior_inputs, spaced_draws
 
     seed = check_seed(seed)
     n_draws = check_int("n_draws", n_draws, 1, 100_000)
@@ -521,7 +521,7 @@ def forecast(
         raise ValidationError("group", group, "'posterior' or 'prior', a group of idata")
     post = idata[group]
     total = post.sizes["chain"] * post.sizes["draw"]
-    flat = np.linspace(0, total - 1, min(n_draws, total)).round().astype(int)
+    flat = spaced_draws(total, n_draws)
     n_d, n_a, n_s, n_k = len(flat), len(arms), len(scens), len(visits)
     p_max = max(sizes)
     cfg = (
@@ -633,9 +633,11 @@ def _run_chunk(plan: _Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> Non
             c = Cohort.from_trial_baseline(
                 n, seed=dseed, spec=spec, params=params, id_offset=plan.id_offsets[a]
             )
+            # every scenario simulates these same patients (common random numbers)
+            c_traits, c_state = c.traits_array(), c.state_array()
             for s in range(n_s):
-                traits.append(c.traits_array())
-                states.append(c.state_array())
+                traits.append(c_traits)
+                states.append(c_state)
                 pids.append(c.patient_id)
                 member.append(np.full(n, r, dtype=np.int64))
                 group.append(np.full(n, a * n_s + s, dtype=np.int64))

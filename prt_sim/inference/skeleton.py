@@ -25,6 +25,7 @@ from pytensor.graph.op import Op
 from ..adjoint import daily_step_vjp_inline as daily_step_vjp_jit
 from ..dynamics import Drive, Shocks, State, Traits
 from ..dynamics import daily_step_inline as daily_step_jit
+from ..engine import params_from_array
 from ..params import DynParams
 from .grid import SkeletonGrid
 
@@ -365,7 +366,7 @@ def _register_numba() -> None:
             n_agents = traits.shape[1]
             states = np.empty((n_agents, n_steps + 1, 7))
             pains = np.empty((n_agents, n_steps))
-            p = _params_from(params)
+            p = params_from_array(params)
             _run(
                 np.ascontiguousarray(traits),
                 np.ascontiguousarray(init),
@@ -414,7 +415,7 @@ def _register_numba() -> None:
             g_init = np.empty((7, n_agents))
             g_params = np.empty((n_agents, 20))
             g_scale = np.empty(n_agents)
-            p = _params_from(params)
+            p = params_from_array(params)
             _back(
                 np.ascontiguousarray(traits),
                 arm,
@@ -456,7 +457,14 @@ def _source_hash() -> str:
 
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for rel in ("_math.py", "dynamics.py", "adjoint.py", "params.py", "inference/skeleton.py"):
+    for rel in (
+        "_math.py",
+        "dynamics.py",
+        "adjoint.py",
+        "params.py",
+        "engine.py",
+        "inference/skeleton.py",
+    ):
         h.update((root / rel).read_bytes())
     return h.hexdigest()[:16]
 
@@ -486,33 +494,6 @@ def _cache_key(kind: str, op: SkeletonOp) -> str:
         h.update(str((a.dtype, a.shape)).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-@numba.njit(cache=True)
-def _params_from(v):
-    # DynParams in field order (tests check this against DynParams._fields).
-    return DynParams(
-        v[0],
-        v[1],
-        v[2],
-        v[3],
-        v[4],
-        v[5],
-        v[6],
-        v[7],
-        v[8],
-        v[9],
-        v[10],
-        v[11],
-        v[12],
-        v[13],
-        v[14],
-        v[15],
-        v[16],
-        v[17],
-        v[18],
-        v[19],
-    )
 
 
 _register_numba()

@@ -36,7 +36,7 @@ from ..simulation import simulate
 from ..timeline import Visit
 from .priors import DEFAULT_PRIORS, Prior, validate_priors
 
-__all__ = ["TrialModel", "SAMPLERS", "posterior_inputs", "trial_design"]
+__all__ = ["TrialModel", "SAMPLERS", "posterior_inputs", "trial_design", "spaced_draws"]
 
 #: Samplers accepted by :meth:`TrialModel.fit`.
 SAMPLERS = ("nutpie", "pymc")
@@ -319,7 +319,7 @@ class TrialModel:
         draws: each arm at its randomized size, on ``data``'s visits and response rates."""
         post = idata.posterior
         total = post.sizes["chain"] * post.sizes["draw"]
-        flat = np.linspace(0, total - 1, min(n_draws, total)).round().astype(int)
+        flat = spaced_draws(total, n_draws)
         chains, draws = flat // post.sizes["draw"], flat % post.sizes["draw"]
         visits, responses = _ppc_visits(data)
         horizon = max(v.day for v in visits)
@@ -545,6 +545,11 @@ class TrialModel:
         idata = az.from_netcdf(str(path), engine=NETCDF_ENGINE)
         idata.load()
         return idata
+
+
+def spaced_draws(total: int, n: int) -> np.ndarray:
+    """``min(n, total)`` flat draw indices evenly spaced over ``total`` (chains x draws)."""
+    return np.linspace(0, total - 1, min(n, total)).round().astype(int)
 
 
 def posterior_inputs(
