@@ -44,8 +44,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     -------
     (State, Traits, DynParams, Shocks, Drive)
         Cotangents of the state, the traits, the parameters, the shocks and the drive (the step
-        length ``dt`` gets zero: it is a grid constant). ``pain_report_sd`` and
-        ``item_noise_sd`` do not enter the update and get zero.
+        length ``dt`` gets zero: it is a grid constant). The measurement
+        parameters (``pain_report_sd``, ``item_noise_sd``, ``*_pain_state``) do not enter the
+        update and get zero.
     """
     zero = 0.0 * s.safety
     dt = d.dt
@@ -231,6 +232,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         g_cat_rate,
         g_w,
         g_tau_e,
+        zero,
+        zero,
+        zero,
         zero,
         zero,
     )

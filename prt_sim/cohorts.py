@@ -30,6 +30,7 @@ from .dynamics import STATE_RANGES, TRAIT_RANGES, State, Traits, threat
 from .errors import DataFormatError, ValidationError, check_int, check_range
 from .params import ModelParams
 from .rng import check_seed, derive_key, uniform_matrix
+from .timeline import RECALL_DAYS
 
 __all__ = ["Cohort", "CohortSpec", "BASELINE_VARS", "RECORD_COLUMNS"]
 
@@ -91,12 +92,22 @@ class CohortSpec(Validated):
         "in the trial schedule) from selection on a pain threshold; it decays as the "
         "fluctuation does (regression to the mean)",
     )
-    fear_mean: float = spec(0.38, 0.0, 1.0, "fraction", "mean fear, (TSK-11 - 11) / 33")
-    fear_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of latent fear")
-    cat_mean: float = spec(0.20, 0.0, 1.0, "fraction", "mean catastrophizing, PCS / 52")
-    cat_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of latent catastrophizing")
-    avoid_mean: float = spec(0.22, 0.0, 1.0, "fraction", "mean avoidance, Oswestry / 100")
-    avoid_sd: float = spec(0.085, 0.0, 0.5, "fraction", "SD of latent avoidance")
+    fear_mean: float = spec(
+        0.385,
+        0.0,
+        1.0,
+        "fraction",
+        "mean fear reading at entry (the first simulated visit), (TSK-11 - 11) / 33",
+    )
+    fear_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of the fear reading at entry")
+    cat_mean: float = spec(
+        0.25, 0.0, 1.0, "fraction", "mean catastrophizing reading at entry, PCS / 52"
+    )
+    cat_sd: float = spec(0.13, 0.0, 0.5, "fraction", "SD of the catastrophizing reading at entry")
+    avoid_mean: float = spec(
+        0.244, 0.0, 1.0, "fraction", "mean avoidance reading at entry, Oswestry / 100"
+    )
+    avoid_sd: float = spec(0.085, 0.0, 0.5, "fraction", "SD of the avoidance reading at entry")
     belief_mean: float = spec(
         0.90,
         0.0,
@@ -166,6 +177,11 @@ class Cohort:
 
     Build with :meth:`from_trial_baseline` or :meth:`from_records`; index with ``cohort[a:b]``
     or an integer array; ``len(cohort)`` is the number of patients.
+
+    ``baseline`` holds the drawn or recorded baseline per patient: steady-state pain (points),
+    the fear, catastrophizing and avoidance *readings* at entry (fractions of TSK-11 - 11, PCS
+    and Oswestry; the latent states are lower by the state excess, see
+    :func:`latent_from_readings`), belief and chronicity.
     """
 
     def __init__(
@@ -352,7 +368,9 @@ class Cohort:
         pain_offset : float
             Points by which the recorded pain exceeds each patient's steady state, 0-5. Trials
             that enrol on a pain threshold record inflated baselines (regression to the mean):
-            for Ashar 2022's T1 values about 0.8.
+            for Ashar 2022's T1 values about 0.8. The recorded TSK-11, PCS and Oswestry carry the
+            same state excess: each loses ``<instrument>_pain_state * pain_offset`` of its range
+            (:func:`latent_from_readings`).
         entry_shift : float
             Extra pain (points, 0-5) in the 7-day mean at the first visit, carried by an elevated
             initial fluctuation that decays (as ``CohortSpec.entry_shift``); 0 = none.
@@ -445,12 +463,14 @@ class Cohort:
             ),
             **observed_baseline(vals, spec),
         }
+        # The recorded questionnaires carry the same state excess as the recorded pain.
+        latent = latent_from_readings(baseline, pain_offset, params.to_tuple())
         key = np.uint64(derive_key(seed, "cohort-records"))
         u = uniform_matrix(key, pids, np.arange(N_UNIFORMS))
         std = standard_draws(u, spec)
         response = response_traits(std, spec)
         fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, params.to_tuple())
-        traits, state = traits_from_baseline(baseline, response, fluct0, params.to_tuple())
+        traits, state = traits_from_baseline(latent, response, fluct0, params.to_tuple())
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
 
@@ -581,10 +601,43 @@ def realize(std: dict, spec: Any, p) -> tuple[Traits, State]:
     ``p`` (:class:`~prt_sim.params.DynParams`) may hold fitted values: this is the function the
     inference layer differentiates.
     """
-    baseline = trial_baseline(std, spec)
+    baseline = latent_from_readings(
+        trial_baseline(std, spec), entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1), p
+    )
     response = response_traits(std, spec)
     fluct0 = entry_fluctuation(std["fluct_z"], spec.entry_shift, p)
     return traits_from_baseline(baseline, response, fluct0, p)
+
+
+def entry_state_pain(shift, p, steps):
+    """Expected selection excess of the pain fluctuation (points) after ``steps`` daily updates.
+
+    The initial fluctuation carries the entry shift (:func:`entry_fluctuation`) and decays as
+    ``fluct_persistence ** steps``. The first visit's state (end of its day) is ``RECALL_DAYS +
+    1`` updates after the initial state; a visit on study day ``v`` is ``v - start_day + 1``.
+    Fields of ``p`` (:class:`~prt_sim.params.DynParams`) and ``shift`` may be tensors.
+    """
+    phi = p.fluct_persistence
+    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+    carried = (p.fluct_sd * window > 0) * 1.0
+    return shift / maximum(window, 1e-9) * phi**steps * carried
+
+
+def latent_from_readings(baseline: dict, state_pain, p) -> dict:
+    """Latent fear, catastrophizing and avoidance from questionnaire readings taken when the
+    pain fluctuation stood ``state_pain`` points above its mean.
+
+    Inverts :func:`prt_sim.instruments.questionnaire_readings` (state-dependent responding):
+    subtracts ``p.<instrument>_pain_state * state_pain`` from each reading, floored at the
+    cohort's clipping (fear 0.01, the others 0). Other entries of ``baseline`` are kept.
+    """
+    out = dict(baseline)
+    out["fear"] = maximum(0.01, baseline["fear"] - p.tsk11_pain_state * state_pain)
+    out["catastrophizing"] = maximum(
+        0.0, baseline["catastrophizing"] - p.pcs_pain_state * state_pain
+    )
+    out["avoidance"] = maximum(0.0, baseline["avoidance"] - p.odi_pain_state * state_pain)
+    return out
 
 
 def traits_from_baseline(baseline: dict, response: dict, fluct0, p) -> tuple[Traits, State]:

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from .dynamics import Drive, Shocks, State, Traits, belief, daily_step_inline, pain, threat
-from .instruments import report_pain, report_sum
+from .instruments import questionnaire_readings, report_pain, report_sum
 from .params import DynParams, ModelParams
 from .rng import normal_nb as normal
 from .rng import patient_key_nb as patient_key
@@ -109,6 +109,7 @@ def params_from_array(v):
     return DynParams(
         v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
         v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19],
+        v[20], v[21], v[22],
     )  # fmt: skip
 
 
@@ -317,16 +318,17 @@ def observe(state, traits, ring, pids, key, day, response, p, instruments, laten
                 instruments[k, j, i] = np.nan
             continue
         sd = p.item_noise_sd
+        f_tsk, f_pcs, f_odi = questionnaire_readings(s, p)
         instruments[0, j, i] = report_pain(week, normal(pk, c), p.pain_report_sd)
         instruments[1, j, i] = 11.0 + report_sum(
-            s.fear, normal(pk, c + np.uint64(2)), sd, 33, uniform(pk, c + np.uint64(4))
+            f_tsk, normal(pk, c + np.uint64(2)), sd, 33, uniform(pk, c + np.uint64(4))
         )
         instruments[2, j, i] = report_sum(
-            s.catastrophizing, normal(pk, c + np.uint64(5)), sd, 52, uniform(pk, c + np.uint64(7))
+            f_pcs, normal(pk, c + np.uint64(5)), sd, 52, uniform(pk, c + np.uint64(7))
         )
         instruments[3, j, i] = report_sum(1.0 - b, 0.0, 0.0, 3, uniform(pk, c + np.uint64(8)))
         instruments[4, j, i] = 2.0 * report_sum(
-            s.avoidance, normal(pk, c + np.uint64(9)), sd, 50, uniform(pk, c + np.uint64(11))
+            f_odi, normal(pk, c + np.uint64(9)), sd, 50, uniform(pk, c + np.uint64(11))
         )
 
 
@@ -335,7 +337,7 @@ def observe(state, traits, ring, pids, key, day, response, p, instruments, laten
 # parameter table, and the group (arm x scenario) whose calendar it follows.
 
 assert DynParams._fields == tuple(f.name for f in fields(ModelParams)), "DynParams out of sync"
-assert len(DynParams._fields) == 20, "update params_from_array when ModelParams changes"
+assert len(DynParams._fields) == 23, "update params_from_array when ModelParams changes"
 
 
 @numba.njit(parallel=True, cache=True)
@@ -375,7 +377,7 @@ def advance_batch(
     """Advance patients of many posterior draws and calendars from index ``t0`` to ``t1``.
 
     Like :func:`advance`, with per-patient inputs: ``member[i]`` is the row of patient ``i``'s
-    posterior draw in ``ptable`` (float64[D, 20], :class:`DynParams` order), ``keys`` (uint64[D])
+    posterior draw in ``ptable`` (float64[D, 23], :class:`DynParams` order), ``keys`` (uint64[D])
     and ``sg_scale`` (float64[D]); ``group[i]`` the row of its calendar in the drive arrays
     (float64[G, T]; ``session`` bool[G, T]) and in ``attendance``/``dropout`` (float64[G]).
     ``pain_free_days`` (int64[n]) accumulates days with 7-day mean pain below

@@ -140,6 +140,30 @@ class ModelParams(Validated):
         "scale fraction",
         "SD of occasion noise on the latent fraction behind TSK-11, PCS and Oswestry sums",
     )
+    # State-dependent responding: a questionnaire filled in during a worse-than-usual stretch of
+    # pain reads higher. The fluctuation carries the entry selection's excess, so questionnaires
+    # regress to the mean with pain (eligibility -> T1 -> post in every arm).
+    tsk11_pain_state: float = spec(
+        0.03,
+        0.0,
+        0.5,
+        "scale fraction / pain point",
+        "TSK-11 reading (fraction of its range) added per point of the day's pain fluctuation",
+    )
+    pcs_pain_state: float = spec(
+        0.10,
+        0.0,
+        0.5,
+        "scale fraction / pain point",
+        "PCS reading (fraction of its range) added per point of the day's pain fluctuation",
+    )
+    odi_pain_state: float = spec(
+        0.045,
+        0.0,
+        0.5,
+        "scale fraction / pain point",
+        "Oswestry reading (fraction of its range) added per point of the day's pain fluctuation",
+    )
 
     def to_tuple(self) -> DynParams:
         """The numba-friendly named tuple used by :func:`prt_sim.dynamics.daily_step`."""

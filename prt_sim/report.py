@@ -58,7 +58,7 @@ class Mode:
     """Sampling effort of the main job."""
 
     draws: int
-    tune: int | None  # None: the model's default (300 arm level, 500 patient level)
+    tune: int | None  # None: the model's default (500)
     chains: int
     ppc_draws: int
     forecast_draws: int

@@ -12,7 +12,9 @@ from scipy import stats
 
 import prt_sim as ps
 from prt_sim import cohorts
+from prt_sim.cohorts import entry_state_pain, latent_from_readings
 from prt_sim.dynamics import TRAIT_RANGES, Drive, Shocks, daily_step, pain
+from prt_sim.timeline import RECALL_DAYS
 
 # Latent states at visits are opt-in (record="visits").
 simulate_visits = functools.partial(ps.simulate, record="visits")
@@ -111,11 +113,15 @@ def test_baseline_is_untreated_steady_state_of_fear_and_avoidance():
     s, _ = daily_step(c.state, c.traits, Drive(0.0, 0.0, 0.0, 0.0), Shocks(0.0, 0.0, 0.0, 0.0), p)
     np.testing.assert_allclose(s.fear, c.state.fear, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(s.avoidance, c.state.avoidance, rtol=1e-12, atol=1e-15)
-    # Fear starts at the drawn baseline where it is attainable (fear_prop = fear / belief <= 1);
-    # elsewhere at the attainable maximum, the belief.
-    ok = c.baseline["fear"] <= c.baseline["belief"]
+    # Fear starts at the latent value behind the drawn reading (the reading less the entry
+    # state excess) where it is attainable (fear_prop = fear / belief <= 1); elsewhere at the
+    # attainable maximum, the belief.
+    excess = entry_state_pain(ps.CohortSpec().entry_shift, p, RECALL_DAYS + 1)
+    assert excess > 0.5
+    latent = latent_from_readings(c.baseline, excess, p)["fear"]
+    ok = latent <= c.baseline["belief"]
     assert ok.mean() > 0.95
-    np.testing.assert_allclose(c.state.fear[ok], c.baseline["fear"][ok], rtol=1e-9)
+    np.testing.assert_allclose(c.state.fear[ok], latent[ok], rtol=1e-9)
     np.testing.assert_allclose(c.state.fear[~ok], c.baseline["belief"][~ok], rtol=1e-9)
 
 
@@ -248,3 +254,28 @@ def test_entry_shift_the_fluctuation_cannot_carry_is_refused():
     assert "CohortSpec.entry_shift=1.4" in msg and "at most 0.709" in msg
     # A carried shift is accepted.
     ps.Cohort.from_trial_baseline(10, seed=1, params=params, spec=ps.CohortSpec(entry_shift=0.7))
+
+
+def test_questionnaire_readings_at_entry_match_the_spec_and_regress_to_the_mean():
+    """CohortSpec questionnaire means are readings at the first visit: simulated readings there
+    match them; untreated readings then fall by the state loading times the decayed excess."""
+    spec, params = ps.CohortSpec(), ps.ModelParams()
+    c = ps.Cohort.from_trial_baseline(20000, seed=5, spec=spec, params=params)
+    res = ps.simulate(c, ps.protocols.NoTreatment(), seed=6)
+    obs = res.instruments
+    first = ps.trial_visits()[0].name
+    for name, mean, scale, offset, load in (
+        ("tsk11", spec.fear_mean, 33, 11, params.tsk11_pain_state),
+        ("pcs", spec.cat_mean, 52, 0, params.pcs_pain_state),
+        ("odi", spec.avoid_mean, 100, 0, params.odi_pain_state),
+    ):
+        # Catastrophizing also tracks the (entry-elevated) pain itself, so PCS reads a little
+        # above its spec at entry (measured +0.014) and falls a little further.
+        tol = 0.02 if name == "pcs" else 0.004
+        read = (float(obs[name].sel(visit=first).mean()) - offset) / scale
+        assert abs(read - mean) < tol, (name, read, mean)
+        later = (float(obs[name].sel(visit="m6").mean()) - offset) / scale
+        drop = read - later
+        expected = load * entry_state_pain(spec.entry_shift, params.to_tuple(), RECALL_DAYS + 1)
+        assert expected > 0.03
+        assert abs(drop - expected) < tol, (name, drop, expected)

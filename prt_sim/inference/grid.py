@@ -2,9 +2,10 @@
 
 The skeleton runs the same :func:`prt_sim.dynamics.daily_step` as the simulator, with expected
 shocks. Steps are one day wherever anything happens (sessions, the treatment period, the 7 days
-recalled at each visit) and up to ``max_dt`` days elsewhere, using the step length ``dt`` of
-:class:`prt_sim.dynamics.Drive` (``dt = 1`` everywhere reproduces the simulator's daily map
-exactly; ``grid="daily"``).
+recalled at the early visits) and up to ``max_dt`` days elsewhere, using the step length ``dt``
+of :class:`prt_sim.dynamics.Drive`; a quiet later visit's 7 recalled days are two steps (4 and 3
+days). ``daily=True`` (``build_arm_model(daily_grid=True)``) reproduces the simulator's daily
+map exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from ..errors import ValidationError, check_int
 from ..protocols import Protocol
 from ..timeline import RECALL_DAYS, Visit, build_timeline
 
-__all__ = ["SkeletonGrid", "build_grid"]
+__all__ = ["SkeletonGrid", "build_grid", "QUIET_AFTER_DAYS"]
+
+#: Recall windows starting this many days after the grid's first day or later, with nothing
+#: scheduled in them, are resolved in two steps instead of seven: by then the entry excess of the
+#: fluctuation has decayed below 8% of its initial size (0.94 ** 42).
+QUIET_AFTER_DAYS = 42
 
 
 @dataclass
@@ -95,9 +101,6 @@ def build_grid(
     stop = horizon + 1
     n_days = stop - start
     fine = np.zeros(n_days, dtype=bool)
-    for v in visits:
-        lo = v.day - RECALL_DAYS + 1 - start
-        fine[max(lo, 0) : v.day - start + 1] = True
     for p in protocols.values():
         for s in p.sessions:
             fine[s.day - start] = True
@@ -106,17 +109,30 @@ def build_grid(
         for sg in p.self_guided:  # daily while the self-guided dose changes fastest
             lo = max(sg.start_day - start, 0)
             fine[lo : min(lo + 14, n_days)] = True
+    # Recall windows. Early ones (the entry excess still decays fast) and those overlapping the
+    # treatment period are daily; a quiet later window is two steps (days 1-4 and 5-7), each
+    # weighted by its length in the 7-day mean: pain drifts by hundredths of a point per day
+    # there, and the visit still ends a step.
+    cuts = set()
+    for v in visits:
+        lo = max(v.day - RECALL_DAYS + 1 - start, 0)
+        hi = v.day - start + 1
+        if daily or lo < QUIET_AFTER_DAYS or fine[lo:hi].any():
+            fine[lo:hi] = True
+        else:
+            cuts.update((lo, lo + RECALL_DAYS - 3, hi))
     if daily:
         fine[:] = True
-    # Steps: a fine day is its own step; runs of coarse days are split into <= max_dt chunks.
+    # Steps: a fine day is its own step; runs of coarse days are split into <= max_dt chunks
+    # and at the cuts of quiet recall windows.
     bounds = [0]
     d = 0
     while d < n_days:
         if fine[d]:
             d += 1
         else:
-            e = d
-            while e < n_days and not fine[e] and e - d < max_dt:
+            e = d + 1
+            while e < n_days and not fine[e] and e - d < max_dt and e not in cuts:
                 e += 1
             d = e
         bounds.append(d)
@@ -157,11 +173,12 @@ def build_grid(
     visit_step = np.zeros(len(visits), dtype=np.int64)
     for j, v in enumerate(visits):
         for day in range(v.day - RECALL_DAYS + 1, v.day + 1):
+            # A multi-day step inside a quiet window stands for each of its days.
             k = np.searchsorted(step_day, day, side="right") - 1
-            if not (hi[k] - lo[k] == 1):  # pragma: no cover - guaranteed by the fine days
-                raise AssertionError("recall day not on a daily step")
             pain_weight[k, j] += 1.0 / RECALL_DAYS
         visit_step[j] = np.searchsorted(step_day, v.day, side="right") - 1
+        if hi[visit_step[j]] != v.day - start + 1:  # pragma: no cover - guaranteed by the cuts
+            raise AssertionError("visit day does not end a step")
     return SkeletonGrid(
         tuple(protocols),
         tuple(visits),

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..cohorts import N_UNIFORMS, CohortSpec, realize, standard_draws
+from ..dynamics import State
 from ..errors import ValidationError, check_int
+from ..instruments import questionnaire_readings
 from ..params import DynParams, ModelParams
 from ..protocols import Protocol
 from ..timeline import RECALL_DAYS, Visit, trial_visits
@@ -214,10 +216,11 @@ def build_arm_model(
             "pred_pain_sd", pt.sqrt(pt.maximum(pain_m2 - pain_mean**2, 1e-9)), dims=("arm", "visit")
         )
         pain_free = pm.Deterministic("pred_pain_free", arm_mean(free_i), dims=("arm", "visit"))
+        tsk, pcs, odi = questionnaire_readings(State(*[vstate[f] for f in range(7)]), p_sym)
         latent = {
-            "tsk11": 11.0 + 33.0 * arm_mean(vstate[2]),
-            "pcs": 52.0 * arm_mean(vstate[1]),
-            "odi": 100.0 * arm_mean(vstate[3]),
+            "tsk11": 11.0 + 33.0 * arm_mean(tsk),
+            "pcs": 52.0 * arm_mean(pcs),
+            "odi": 100.0 * arm_mean(odi),
             "attrib_mb_share": arm_mean(1.0 - belief),
         }
         for k, val in latent.items():
@@ -364,6 +367,8 @@ def build_patient_model(
 
     from ..cohorts import (
         entry_fluctuation,
+        entry_state_pain,
+        latent_from_readings,
         observed_baseline,
         response_traits,
         traits_from_baseline,
@@ -439,7 +444,11 @@ def build_patient_model(
             }
         )
         pain = pt.minimum(9.5, pt.maximum(0.5, sv.pain_mean + sv.pain_sd * pain_z))
-        baseline = {"pain": pain, **base_fixed}
+        # The T1 questionnaires carry the selection excess the fluctuation has at T1.
+        t1_steps = 0 - grid.start_day + 1
+        baseline = latent_from_readings(
+            {"pain": pain, **base_fixed}, entry_state_pain(sv.entry_shift, p_sym, t1_steps), p_sym
+        )
         resp_std = {
             "safety": std["safety"],
             "floor": std["floor"],
@@ -468,12 +477,12 @@ def build_patient_model(
         lo_e = pt.where(y <= 0, -50.0, y - 0.5)
         ll_pain = logdiffexp(normal_lcdf(week, sd, hi_e), normal_lcdf(week, sd, lo_e))
         ll = pt.where(has, ll_pain, 0.0)
-        fear, cat, avoid = vstate[2], vstate[1], vstate[3]
+        fear, cat, avoid = questionnaire_readings(State(*[vstate[f] for f in range(7)]), p_sym)
         b = traits_m[0][:, None] * (1.0 - vstate[0])
-        isd = params.item_noise_sd
-        # Questionnaire sums as the simulator draws them: Binomial(n items-points, latent +
-        # occasion noise), i.e. a beta-binomial whose overdispersion comes from item_noise_sd;
-        # the likelihood lives on the instrument's own integer range.
+        # Questionnaire sums as the simulator draws them: Binomial(n items-points, reading +
+        # occasion noise), i.e. a beta-binomial whose overdispersion comes from item_noise_sd
+        # and from the random part of the pain fluctuation the reading follows (stationary SD
+        # fluct_sd); the likelihood lives on the instrument's own integer range.
         for name, latent_frac, n_pts, offset, scale in (
             ("tsk11", fear, 33, 11.0, 1.0),
             ("pcs", cat, 52, 0.0, 1.0),
@@ -483,7 +492,9 @@ def build_patient_model(
             m_ = ~np.isnan(yv) & after_t1[None, :]
             k = np.clip(np.round((np.nan_to_num(yv, nan=offset) - offset) / scale), 0, n_pts)
             q = pt.clip(latent_frac, 0.01, 0.99)  # keeps the beta-binomial numerically finite
-            conc = pt.maximum(q * (1 - q) / max(isd, 1e-3) ** 2 - 1.0, 2.0)
+            loading = getattr(p_sym, f"{name}_pain_state")
+            var = params.item_noise_sd**2 + (loading * params.fluct_sd) ** 2
+            conc = pt.maximum(q * (1 - q) / pt.maximum(var, 1e-6) - 1.0, 2.0)
             bb = pm.BetaBinomial.dist(alpha=q * conc, beta=(1 - q) * conc, n=n_pts)
             llv = pm.logp(bb, k.astype(np.int64))
             ll = ll + pt.where(m_, llv, 0.0)

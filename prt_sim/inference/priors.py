@@ -183,6 +183,27 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     ),
     "fear_rate": Prior("beta", 3.0, 15.0, "params", "daily rate at which fear tracks belief"),
     "avoid_rate": Prior("beta", 2.0, 15.0, "params", "daily rate at which avoidance tracks fear"),
+    "tsk11_pain_state": Prior(
+        "lognormal",
+        0.04,
+        1.0,
+        "params",
+        "TSK-11 reading (fraction of range) per point of pain fluctuation",
+    ),
+    "pcs_pain_state": Prior(
+        "lognormal",
+        0.04,
+        1.0,
+        "params",
+        "PCS reading (fraction of range) per point of pain fluctuation",
+    ),
+    "odi_pain_state": Prior(
+        "lognormal",
+        0.04,
+        1.0,
+        "params",
+        "Oswestry reading (fraction of range) per point of pain fluctuation",
+    ),
 }
 
 

@@ -73,8 +73,20 @@ def _run(
             for f in range(7):
                 states[i, k, f] = s[f]
             z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
-            if dt[k] == 1.0:  # a literal step length lets the compiler fold powers of dt
+            # A literal step length lets the compiler fold powers of dt and hoist the terms that
+            # depend only on parameters out of the loop: the daily steps and the default
+            # coarse step (7 days) are most of the grid.
+            if dt[k] == 1.0:
                 d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 1.0)
+                s, today = daily_step_jit(s, x, d, z, p)
+            elif dt[k] == 7.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 7.0)
+                s, today = daily_step_jit(s, x, d, z, p)
+            elif dt[k] == 4.0:  # the two steps of a quiet recall window
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 4.0)
+                s, today = daily_step_jit(s, x, d, z, p)
+            elif dt[k] == 3.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 3.0)
                 s, today = daily_step_jit(s, x, d, z, p)
             else:
                 d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, dt[k])
@@ -98,7 +110,7 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
         Arm index of each agent (into ``grid.arms``).
     treat : float64[A]
         1 if the agent takes up its arm's treatment, else 0.
-    pvec : float64[20]
+    pvec : float64[N_PARAMS]
         :class:`~prt_sim.params.DynParams` values in field order.
     sg_scale : float
         Multiplier of every arm's self-guided dose.
@@ -164,7 +176,7 @@ def _back(
         on = treat[i]
         lam = np.zeros(7)
         gx = np.zeros(10)
-        gp = np.zeros(20)
+        gp = np.zeros(N_PARAMS)
         g_sg = 0.0
         for k in range(n_steps - 1, -1, -1):
             j = visit_at[k]
@@ -185,8 +197,17 @@ def _back(
             )
             z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
             gs = State(lam[0], lam[1], lam[2], lam[3], lam[4], lam[5], lam[6])
-            if dt[k] == 1.0:
+            if dt[k] == 1.0:  # literal step lengths, as in _run
                 d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 1.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            elif dt[k] == 7.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 7.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            elif dt[k] == 4.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 4.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            elif dt[k] == 3.0:
+                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 3.0)
                 g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
             else:
                 d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, dt[k])
@@ -197,14 +218,14 @@ def _back(
             for f in range(10):
                 gx[f] += g_x[f]
             gx[7] += g_z.adhere  # adherence enters through the expected shock
-            for f in range(20):
+            for f in range(N_PARAMS):
                 gp[f] += g_p[f]
             gp[5] += g_z.flare * fmult[a, k] * dt[k]  # flare_rate enters through the shock
         for f in range(7):
             g_init[f, i] = lam[f]
         for f in range(10):
             g_traits[f, i] = gx[f]
-        for f in range(20):
+        for f in range(N_PARAMS):
             g_params[i, f] = gp[f]
         g_scale[i] = g_sg
 
@@ -246,7 +267,7 @@ def skeleton_backward(
 
 
 class SkeletonOp(Op):
-    """PyTensor Op: (traits[10, A], init[7, A], params[20], sg_scale) -> (week_pain[A, V],
+    """PyTensor Op: (traits[10, A], init[7, A], params[N_PARAMS], sg_scale) -> (week_pain[A, V],
     visit_state[7, A, V], trajectory[A, K + 1, 7]), with a gradient through
     :func:`skeleton_backward`.
 
@@ -413,7 +434,7 @@ def _register_numba() -> None:
             n_agents = traits.shape[1]
             g_traits = np.empty((10, n_agents))
             g_init = np.empty((7, n_agents))
-            g_params = np.empty((n_agents, 20))
+            g_params = np.empty((n_agents, N_PARAMS))
             g_scale = np.empty(n_agents)
             p = params_from_array(params)
             _back(
@@ -439,9 +460,9 @@ def _register_numba() -> None:
                 g_params,
                 g_scale,
             )
-            gp = np.zeros(20)
+            gp = np.zeros(N_PARAMS)
             for i in range(n_agents):
-                for k in range(20):
+                for k in range(N_PARAMS):
                     gp[k] += g_params[i, k]
             return g_traits, g_init, gp, np.asarray(g_scale.sum())
 
