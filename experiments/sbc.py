@@ -157,7 +157,8 @@ def main() -> int:
             "chi2_p": None if chi2 is None else float(chi2.pvalue),
             "mean_rank_fraction": float(np.mean(r) / n_keep) if len(r) else None,
         }
-    fig, axes = plt.subplots(3, 5, figsize=(15, 8), layout="constrained")
+    n_rows = -(-len(names) // 5)
+    fig, axes = plt.subplots(n_rows, 5, figsize=(15, 2.7 * n_rows), layout="constrained")
     for ax, k in zip(axes.flat, names):
         r = np.asarray(ranks[k])
         ax.hist(r, bins=n_bins, range=(0, n_keep + 1), color="C0", alpha=0.8)
