@@ -367,9 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-day", type=int, help="fit only visits up to this study day")
     f.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"))
     f.add_argument("--draws", type=int, default=1000)
-    f.add_argument(
-        "--tune", type=int, default=None, help="tuning draws (default 300 arm, 500 patient level)"
-    )
+    f.add_argument("--tune", type=int, default=None, help="tuning draws (default 500)")
     f.add_argument("--chains", type=int, default=4)
     f.add_argument("--n-agents", type=int, default=32, help="surrogate agents per arm")
     f.add_argument(

@@ -369,8 +369,9 @@ class Cohort:
             Points by which the recorded pain exceeds each patient's steady state, 0-5. Trials
             that enrol on a pain threshold record inflated baselines (regression to the mean):
             for Ashar 2022's T1 values about 0.8. The recorded TSK-11, PCS and Oswestry carry the
-            same state excess: each loses ``<instrument>_pain_state * pain_offset`` of its range
-            (:func:`latent_from_readings`).
+            same excess, as the fluctuation stood at the end of that visit day: each loses
+            ``<instrument>_pain_state * pain_offset * window_to_state(params)`` of its range
+            (:func:`records_latent`).
         entry_shift : float
             Extra pain (points, 0-5) in the 7-day mean at the first visit, carried by an elevated
             initial fluctuation that decays (as ``CohortSpec.entry_shift``); 0 = none.
@@ -463,8 +464,11 @@ class Cohort:
             ),
             **observed_baseline(vals, spec),
         }
-        # The recorded questionnaires carry the same state excess as the recorded pain.
-        latent = latent_from_readings(baseline, pain_offset, params.to_tuple())
+        # The recorded questionnaires carry the state excess of the recorded pain at the end of
+        # its visit day.
+        p = params.to_tuple()
+        latent = records_latent(vals, spec, p, pain_offset * window_to_state(p))
+        latent["pain"] = baseline["pain"]
         key = np.uint64(derive_key(seed, "cohort-records"))
         u = uniform_matrix(key, pids, np.arange(N_UNIFORMS))
         std = standard_draws(u, spec)
@@ -607,6 +611,38 @@ def realize(std: dict, spec: Any, p) -> tuple[Traits, State]:
     response = response_traits(std, spec)
     fluct0 = entry_fluctuation(std["fluct_z"], spec.entry_shift, p)
     return traits_from_baseline(baseline, response, fluct0, p)
+
+
+def window_to_state(p):
+    """End-of-day fluctuation excess per point of the same excess in a visit's 7-day recall.
+
+    An AR(1) excess decaying as ``fluct_persistence ** day`` averages over the recalled days to
+    more than it is at the end of the visit day: the ratio is ``phi**7 * 7 (1 - phi) / (1 -
+    phi**7)`` (0.77 at the default persistence 0.94; 0 without persistence). Turns a recorded
+    pain's excess (e.g. ``pain_offset``) into the state excess its questionnaires carry.
+    """
+    phi = p.fluct_persistence
+    return phi**7 * 7.0 * (1.0 - phi) / (1.0 - phi**7)
+
+
+def records_latent(values: Mapping, spec: Any, p, state_pain) -> dict:
+    """Latent baseline from recorded instruments taken when the fluctuation stood
+    ``state_pain`` points above its mean (:func:`latent_from_readings`).
+
+    Missing TSK-11, PCS or Oswestry values take the population means of ``spec``, which are
+    readings at entry: those lose the entry excess of ``spec.entry_shift`` instead, so that every
+    patient with a missing value gets the population's latent mean. ``state_pain`` and the
+    fields of ``p`` may be tensors.
+    """
+    base = observed_baseline(values, spec)
+    at_record = latent_from_readings(base, state_pain, p)
+    at_entry = latent_from_readings(base, entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1), p)
+    n = len(base["fear"])
+    out = dict(at_record)
+    for key, col in (("fear", "tsk11"), ("catastrophizing", "pcs"), ("avoidance", "odi")):
+        missing = np.isnan(np.asarray(values.get(col, np.full(n, np.nan)), dtype=float)) * 1.0
+        out[key] = missing * at_entry[key] + (1.0 - missing) * at_record[key]
+    return out
 
 
 def entry_state_pain(shift, p, steps):

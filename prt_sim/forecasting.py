@@ -227,10 +227,12 @@ SCENARIOS: dict[str, Scenario] = {
 DEFAULT_SCENARIOS = ("as_randomized", "boosters", "no_treatment")
 
 #: Baseline subgroups: (name, baseline variable, cut-off, unit). "high" means above the cut-off,
-#: the median of the trial's 151 patients at baseline (public data).
+#: the median of the trial's 151 patients (public data). Questionnaires are split on each
+#: patient's reading at entry (``Cohort.baseline``), so their cut-offs are the medians at the
+#: eligibility visit (TSK-11 24, PCS 12; PCS at T1 is lower, 9: regression to the mean).
 SUBGROUPS = (
     ("fear", "tsk11", 24.0, "TSK-11"),
-    ("catastrophizing", "pcs", 9.0, "PCS"),
+    ("catastrophizing", "pcs", 12.0, "PCS"),
     ("chronicity", "chronicity", 7.0, "years"),
     ("pain", "pain", 4.0, "points (mean of eligibility and T1 reports)"),
 )

@@ -298,3 +298,17 @@ def test_time_points_do_not_depend_on_the_horizon_or_the_other_arms(prior):
     common = long.sel(arm=["prt"], time=short["time"])
     for v in ("mean_pain", "pain_free", "relapsed", "pain_free_days_per_year", "belief"):
         np.testing.assert_array_equal(short[v].values, common[v].values, err_msg=v)
+
+
+def test_posterior_inputs_without_arm_offsets_give_each_arm_the_population_spec(prior):
+    """Patient-level fits have no arm baseline offsets (the records carry the baselines): every
+    arm's replicate cohort then uses the population spec of the draw."""
+    with_off = posterior_inputs(prior, [0, 1], group="prior")
+    no_off = prior.copy()
+    no_off.prior = prior.prior.drop_vars("arm_pain_offset")
+    without = posterior_inputs(no_off, [0, 1], group="prior")
+    for (p1, s1, _), (p2, s2, _) in zip(with_off, without):
+        assert p1 == p2
+        pains = {a: s.pain_mean for a, s in s2.items()}
+        assert len(set(pains.values())) == 1  # the same population mean in every arm
+        assert any(abs(s1[a].pain_mean - pains[a]) > 1e-9 for a in s1)

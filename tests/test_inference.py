@@ -97,9 +97,12 @@ def test_skeleton_gradient_matches_finite_differences():
     visits = (
         ps.Visit(name="t1", day=0),
         ps.Visit(name="post", day=30),
-        ps.Visit(name="m3", day=121),
+        ps.Visit(name="post_again", day=30),  # two visits ending on one step
+        ps.Visit(name="m3", day=121),  # a quiet window: two multi-day steps
     )
     grid = build_grid(prots, visits)
+    assert grid.visit_step[1] == grid.visit_step[2]
+    assert grid.dt[grid.visit_step[3]] == 3.0
     c = ps.Cohort.from_trial_baseline(3, seed=8)
     tr, ini = np.tile(c.traits_array(), 2), np.tile(c.state_array(), 2)
     arm, treat = np.repeat([0, 1], 3), np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
@@ -131,12 +134,11 @@ def test_skeleton_gradient_matches_finite_differences():
         e[idx] = h
         num = (obj(tr, ini + e, pv, 1.3) - obj(tr, ini - e, pv, 1.3)) / (2 * h)
         np.testing.assert_allclose(g_ini[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
+    # (fluct_persistence counts: the initial fluctuation carries the entry excess.)
     for j, name in enumerate(ps.params.DynParams._fields):
         step = h * max(1.0, abs(pv[j]))
         e = np.zeros_like(pv)
         e[j] = step
-        if name == "fluct_persistence":
-            continue  # the skeleton's fluctuation is zero-mean noise: no pain effect here
         num = (obj(tr, ini, pv + e, 1.3) - obj(tr, ini, pv - e, 1.3)) / (2 * step)
         np.testing.assert_allclose(g_pv[j], num, rtol=1e-4, atol=1e-6, err_msg=name)
     num = (obj(tr, ini, pv, 1.3 + h) - obj(tr, ini, pv, 1.3 - h)) / (2 * h)
@@ -247,3 +249,27 @@ def test_trial_from_simulations_summarises_like_the_published_data():
     want = np.nanmean(res["prt"].instruments["pain_avg"].sel(visit="post").values)
     assert float(s["pain_avg_mean"].sel(arm="prt", visit="post")) == pytest.approx(want)
     assert "baseline" in s["visit"].values
+
+
+def test_skeleton_fluctuation_at_visits_is_the_decayed_entry_excess():
+    """The fluctuation slot of the skeleton's visit states (what the questionnaire readings load
+    on) is the entry excess after visit.day - start_day + 1 daily updates, on the coarse grid
+    too."""
+    from prt_sim.cohorts import entry_fluctuation, entry_state_pain
+
+    p = ps.ModelParams()
+    prots = {"usual_care": ps.protocols.UsualCare()}
+    visits = ps.trial_visits()
+    c = ps.Cohort.from_trial_baseline(4, seed=3)
+    ini = c.state_array().copy()
+    ini[5] = entry_fluctuation(0.0, 1.4, p.to_tuple())
+    pv = np.array(p.to_tuple())
+    for daily in (True, False):
+        grid = build_grid(prots, visits, daily=daily)
+        _, vstate, _ = skeleton_forward(
+            grid, c.traits_array(), ini, np.zeros(4, int), np.ones(4), pv
+        )
+        for j, v in enumerate(visits):
+            steps = v.day - grid.start_day + 1
+            want = entry_state_pain(1.4, p.to_tuple(), steps)
+            np.testing.assert_allclose(p.fluct_sd * vstate[5, :, j], want, rtol=1e-12)

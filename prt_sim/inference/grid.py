@@ -84,7 +84,8 @@ def build_grid(
     ----------
     protocols : dict of arm name -> Protocol
     visits : tuple of Visit
-        Visits whose recall windows and end days must be resolved daily.
+        Visits whose end days must end a step and whose recall windows must be resolved
+        (daily, or two steps for a quiet later window).
     horizon_days : int, optional
         Last day (default: the last visit).
     max_dt : int

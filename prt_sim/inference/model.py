@@ -36,7 +36,7 @@ from ..params import DynParams, ModelParams
 from ..protocols import Protocol
 from ..timeline import RECALL_DAYS, Visit, trial_visits
 from .grid import build_grid
-from .priors import DEFAULT_PRIORS, Prior, validate_priors
+from .priors import DEFAULT_PRIORS, PATIENT_PAIN_SD_PRIOR, Prior, validate_priors
 
 __all__ = ["build_arm_model", "ArmModelParts", "report_noise_sd", "ODI_SD_FALLBACK"]
 
@@ -171,7 +171,7 @@ def build_arm_model(
     # Uptake: a stratified share of each arm's agents never starts treatment.
     # Uptake is independent of the traits (as in the simulator): ranking the agents on a Sobol
     # dimension of its own spreads the non-starters over the trait space. (Ranking on u[0], the
-    # steady-pain dimension, left the highest-pain agents untreated: +0.15 points on PRT's mean
+    # steady-pain dimension, left the highest-pain agents untreated: +0.16 points on PRT's mean
     # pain after treatment against the simulator, measured.)
     v = (np.argsort(np.argsort(u_all[N_UNIFORMS])) + 0.5) / n_agents
     treat = np.concatenate([(v < grid.uptake[a]).astype(float) for a in range(n_arms)])
@@ -374,8 +374,7 @@ def build_patient_model(
     from ..cohorts import (
         entry_fluctuation,
         entry_state_pain,
-        latent_from_readings,
-        observed_baseline,
+        records_latent,
         response_traits,
         traits_from_baseline,
     )
@@ -384,10 +383,7 @@ def build_patient_model(
     if data.level != "patient":
         raise ValidationError("data.level", data.level, "'patient' (records) for this model")
     priors = dict(DEFAULT_PRIORS if priors is None else priors)
-    priors.setdefault(
-        "pain_sd",
-        Prior("lognormal", 1.25, 0.3, "spec", "between-patient SD of steady-state pain, points"),
-    )
+    priors.setdefault("pain_sd", PATIENT_PAIN_SD_PRIOR)
     priors = validate_priors(priors)
     params = params or ModelParams()
     spec = spec or CohortSpec()
@@ -412,13 +408,10 @@ def build_patient_model(
     order = {int(p): k for k, p in enumerate(table["id"])}
     take = np.array([order[int(p)] for p in rec["patient"].values])
 
-    base_fixed = observed_baseline(
-        {
-            k: np.asarray(table[k], float)[take]
-            for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
-        },
-        spec,
-    )
+    base_values = {
+        k: np.asarray(table[k], float)[take]
+        for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
+    }
     u = (
         qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
         .random_base2(int(np.ceil(np.log2(n_pat))))[:n_pat]
@@ -450,11 +443,13 @@ def build_patient_model(
             }
         )
         pain = pt.minimum(9.5, pt.maximum(0.5, sv.pain_mean + sv.pain_sd * pain_z))
-        # The T1 questionnaires carry the selection excess the fluctuation has at T1.
-        t1_steps = 0 - grid.start_day + 1
-        baseline = latent_from_readings(
-            {"pain": pain, **base_fixed}, entry_state_pain(sv.entry_shift, p_sym, t1_steps), p_sym
+        # The T1 questionnaires carry the selection excess the fluctuation has at the end of
+        # the T1 day (missing ones: population means, see records_latent).
+        t1_steps = next(v.day for v in visits if v.name == "t1") - grid.start_day + 1
+        baseline = records_latent(
+            base_values, sv, p_sym, entry_state_pain(sv.entry_shift, p_sym, t1_steps)
         )
+        baseline["pain"] = pain
         resp_std = {
             "safety": std["safety"],
             "floor": std["floor"],

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ValidationError, check_range
 
-__all__ = ["Prior", "DEFAULT_PRIORS", "prior_table", "validate_priors"]
+__all__ = ["Prior", "DEFAULT_PRIORS", "PATIENT_PAIN_SD_PRIOR", "prior_table", "validate_priors"]
 
 _FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
 _TARGETS = ("params", "spec", "protocol")
@@ -205,6 +205,13 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "Oswestry reading (fraction of range) per point of pain fluctuation",
     ),
 }
+
+
+#: Added to the defaults for patient-level fits, where each patient's steady pain is a random
+#: effect and its population spread is identified.
+PATIENT_PAIN_SD_PRIOR = Prior(
+    "lognormal", 1.25, 0.3, "spec", "between-patient SD of steady-state pain, points"
+)
 
 
 def _untruncated(pr: Prior, name: str, **kwargs):

@@ -159,7 +159,7 @@ def _back(
     attend,
     states,
     pain_weight,
-    visit_at,
+    visit_step,
     g_week,
     g_vstate,
     g_traits,
@@ -179,13 +179,12 @@ def _back(
         gp = np.zeros(N_PARAMS)
         g_sg = 0.0
         for k in range(n_steps - 1, -1, -1):
-            j = visit_at[k]
-            if j >= 0:
-                for f in range(7):
-                    lam[f] += g_vstate[f, i, j]
             gpain = 0.0
             for v in range(n_visits):
                 gpain += pain_weight[k, v] * g_week[i, v]
+                if visit_step[v] == k:  # every visit ending on this step (several may share it)
+                    for f in range(7):
+                        lam[f] += g_vstate[f, i, v]
             s = State(
                 states[i, k, 0],
                 states[i, k, 1],
@@ -240,8 +239,7 @@ def skeleton_backward(
         _, _, cache = skeleton_forward(grid, traits, init, arm, treat, pvec, sg_scale)
     states, _ = cache
     n_agents = traits.shape[1]
-    visit_at = np.full(grid.n_steps, -1, dtype=np.int64)
-    visit_at[grid.visit_step] = np.arange(len(grid.visit_step))
+    visit_step = np.ascontiguousarray(grid.visit_step, dtype=np.int64)
     g_traits = np.empty((10, n_agents))
     g_init = np.empty((7, n_agents))
     g_params = np.empty((n_agents, N_PARAMS))
@@ -255,7 +253,7 @@ def skeleton_backward(
         *grid.drives(),
         states,
         grid.pain_weight,
-        visit_at,
+        visit_step,
         np.ascontiguousarray(g_week, dtype=float),
         np.ascontiguousarray(g_vstate, dtype=float),
         g_traits,
@@ -426,8 +424,7 @@ def _register_numba() -> None:
         arm, treat = f.arm, f.treat
         dt, edu, expo, plc, sg, fmult, attend = g.drives()
         weight = np.ascontiguousarray(g.pain_weight)
-        visit_at = np.full(g.n_steps, -1, dtype=np.int64)
-        visit_at[g.visit_step] = np.arange(len(g.visit_step))
+        visit_step = np.ascontiguousarray(g.visit_step, dtype=np.int64)
 
         @numba.njit
         def backward(traits, init, params, sg_scale, states, g_week, g_vstate):
@@ -452,7 +449,7 @@ def _register_numba() -> None:
                 attend,
                 np.ascontiguousarray(states),
                 weight,
-                visit_at,
+                visit_step,
                 np.ascontiguousarray(g_week),
                 np.ascontiguousarray(g_vstate),
                 g_traits,
