@@ -473,8 +473,8 @@ class Cohort:
         u = uniform_matrix(key, pids, np.arange(N_UNIFORMS))
         std = standard_draws(u, spec)
         response = response_traits(std, spec)
-        fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, params.to_tuple())
-        traits, state = traits_from_baseline(latent, response, fluct0, params.to_tuple())
+        fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, p)
+        traits, state = traits_from_baseline(latent, response, fluct0, p)
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
 
@@ -568,6 +568,12 @@ def response_traits(std: dict, spec: Any) -> dict:
     }
 
 
+def _recall_window(phi):
+    """Mean of ``phi**1 ... phi**7``: the first visit's recall covers simulated days 1-7 (day 0
+    is the initial state), where an initial excess has decayed by those factors."""
+    return phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+
+
 def entry_fluctuation(z0, shift, p):
     """Initial standardised fluctuation raised so its 7-day mean at the first visit is ``shift``.
 
@@ -575,11 +581,7 @@ def entry_fluctuation(z0, shift, p):
     then decays with the AR(1) persistence (regression to the mean between eligibility, T1 and
     post). ``p`` is a :class:`~prt_sim.params.DynParams` (fields may be tensors).
     """
-    phi = p.fluct_persistence
-    # The first visit's recall covers simulated days 1-7 (day 0 is the initial state), where the
-    # excess has decayed to phi**1 ... phi**7 of its initial value.
-    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
-    denom = p.fluct_sd * window
+    denom = p.fluct_sd * _recall_window(p.fluct_persistence)
     # No persistent fluctuation (fluct_sd or persistence 0): the selection cannot be carried.
     return z0 + shift / maximum(denom, 1e-9) * ((denom > 0) * 1.0)
 
@@ -587,7 +589,7 @@ def entry_fluctuation(z0, shift, p):
 def _check_entry_shift(shift: float, params: ModelParams, field: str) -> None:
     """Refuse an entry shift the fluctuation process cannot carry (more than 10 SD at day 0)."""
     phi, sd = params.fluct_persistence, params.fluct_sd
-    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+    window = _recall_window(phi)
     if shift > 0 and sd * window > 0 and shift / (sd * window) > 10.0 * (1 + 1e-9):
         raise ValidationError(
             field,
@@ -654,7 +656,7 @@ def entry_state_pain(shift, p, steps):
     Fields of ``p`` (:class:`~prt_sim.params.DynParams`) and ``shift`` may be tensors.
     """
     phi = p.fluct_persistence
-    window = phi * (1.0 - phi**7) / (7.0 * (1.0 - phi))
+    window = _recall_window(phi)
     carried = (p.fluct_sd * window > 0) * 1.0
     return shift / maximum(window, 1e-9) * phi**steps * carried
 

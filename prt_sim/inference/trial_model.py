@@ -108,25 +108,17 @@ class TrialModel:
         if self._parts is None:
             from .model import build_arm_model, build_patient_model
 
-            if self.level == "patient":
-                self._parts = build_patient_model(
-                    self.data,
-                    priors=self.priors,
-                    params=self.params,
-                    spec=self.spec,
-                    max_dt=self.max_dt,
-                    agent_seed=self.agent_seed,
-                )
+            common = dict(
+                priors=self.priors,
+                params=self.params,
+                spec=self.spec,
+                max_dt=self.max_dt,
+                agent_seed=self.agent_seed,
+            )
+            if self.level == "patient":  # one agent per patient
+                self._parts = build_patient_model(self.data, **common)
             else:
-                self._parts = build_arm_model(
-                    self.data,
-                    priors=self.priors,
-                    params=self.params,
-                    spec=self.spec,
-                    n_agents=self.n_agents,
-                    max_dt=self.max_dt,
-                    agent_seed=self.agent_seed,
-                )
+                self._parts = build_arm_model(self.data, n_agents=self.n_agents, **common)
         return self._parts
 
     @property
