@@ -82,7 +82,8 @@ def run_smc(draws: int, max_seconds: float) -> dict:
 
     import prt_sim as ps
     from prt_sim.inference import DEFAULT_PRIORS
-    from prt_sim.inference.trial_model import TrialModel, _arm_stats
+    from prt_sim.inference.checks import arm_stats
+    from prt_sim.inference.trial_model import TrialModel
 
     data = ps.data.published_ashar2022()
     tm = TrialModel(data)
@@ -97,9 +98,9 @@ def run_smc(draws: int, max_seconds: float) -> dict:
     )
     names = list(DEFAULT_PRIORS)
     calls = {"n": 0}
-    from prt_sim.inference.trial_model import _ppc_visits
+    from prt_sim.inference.posterior import design_visits
 
-    pvisits, responses = _ppc_visits(data)
+    pvisits, responses = design_visits(data)
     horizon = max(v.day for v in pvisits)
 
     def simulator(rng, *theta, size=None):
@@ -116,9 +117,9 @@ def run_smc(draws: int, max_seconds: float) -> dict:
         for a, arm in enumerate(data.arms):
             prot = data.protocols[arm]
             if prot.self_guided:
-                from prt_sim.inference.trial_model import _scale_self_guided
+                from prt_sim.inference.posterior import scale_self_guided
 
-                prot = _scale_self_guided(prot, vals["self_guided_scale"])
+                prot = scale_self_guided(prot, vals["self_guided_scale"])
             n = int(data.n_randomized[arm])
             cohort = ps.Cohort.from_trial_baseline(
                 n, seed=seed, spec=spec, params=params, id_offset=a * 10**6
@@ -129,7 +130,7 @@ def run_smc(draws: int, max_seconds: float) -> dict:
             res = ps.simulate(
                 cohort, prot, horizon_days=horizon, seed=seed, params=params, visits=vv
             )
-            st = {v: _arm_stats(res.instruments, v, data.composite_visits) for v in visits}
+            st = {v: arm_stats(res.instruments, v, data.composite_visits) for v in visits}
             means.append([st[v]["pain_mean"] for v in visits])
             frees.append([st[v]["pain_free_share"] for v in ("post", "m12")])
         return np.concatenate([np.ravel(means), np.ravel(frees)])

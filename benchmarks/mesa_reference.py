@@ -1,13 +1,12 @@
 """A per-agent reference implementation of the simulator in Mesa 3 (plain Python, no numba kernel).
 
-Each patient is a :class:`mesa.Agent` holding its :class:`~prt_sim.dynamics.State` and
-:class:`~prt_sim.dynamics.Traits` as Python floats. Every day the model sets the calendar drive
-from a :class:`prt_sim.timeline.Timeline` and each agent
+Each patient is a :class:`mesa.Agent` holding its :class:`~prt_sim.model.dynamics.State` and
+:class:`~prt_sim.model.dynamics.Traits` as Python floats. Every day the model sets the calendar drive
+from a :class:`prt_sim.model.timeline.Timeline` and each agent
 
 - draws its shocks with exactly the keyed draws of :func:`prt_sim.engine.advance` (same stream
-  key, counters and slots: noise = ``normal`` at slot 0, flare slot 2, attend slot 3, adhere
-  slot 4, dropout slot 5), and
-- calls the plain-Python :func:`prt_sim.dynamics.daily_step` on scalars (not the jitted copy).
+  key, counters and slots: :data:`prt_sim.model.rng.SLOTS`), and
+- calls the plain-Python :func:`prt_sim.model.dynamics.daily_step` on scalars (not the jitted copy).
 
 It keeps the engine's 7-day pain ring so it can report the latent state at each visit exactly as
 :func:`prt_sim.engine.observe` does. The counter-based draws are pure functions of
@@ -22,19 +21,20 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from prt_sim import engine, rng
-from prt_sim.cohorts import Cohort
-from prt_sim.dynamics import Drive, Shocks, State, Traits, belief, daily_step, pain, threat
-from prt_sim.params import ModelParams
-from prt_sim.protocols import Protocol
-from prt_sim.protocols import get as get_protocol
-from prt_sim.timeline import StressPeriod, Timeline, Visit, build_timeline
+from prt_sim import engine
+from prt_sim.model import rng
+from prt_sim.model.cohorts import Cohort
+from prt_sim.model.dynamics import Drive, Shocks, State, Traits, belief, daily_step, pain, threat
+from prt_sim.model.params import ModelParams
+from prt_sim.model.protocols import Protocol
+from prt_sim.model.protocols import get as get_protocol
+from prt_sim.model.timeline import StressPeriod, Timeline, Visit, build_timeline
 
 __all__ = ["PatientAgent", "TrialModel", "MesaResult", "run_mesa"]
 
-_DAY_OFFSET = 1 << 20  # as prt_sim.engine._counter: keeps counters non-negative
-_PER_DAY = 16
-_SLOT = {k: np.uint64(v) for k, v in engine.STREAMS.items()}
+# The keyed draws' slots of a patient-day (prt_sim.model.rng.SLOTS), as counter offsets.
+_SLOT = {k: np.uint64(getattr(rng.SLOTS, k)) for k in ("noise", "flare", "attend", "adhere",
+                                                        "dropout")}  # fmt: skip
 _RING = 7
 
 
@@ -68,7 +68,7 @@ class PatientAgent(mesa.Agent):
         pk = self.pkey
         s, x, p = self.state, self.traits, m.p
         c = m.counter  # np.uint64 counter of (day, slot 0)
-        noise = float(rng.normal(pk, c))
+        noise = float(rng.normal(pk, c + _SLOT["noise"]))
         flare = 1.0 if rng.uniform(pk, c + _SLOT["flare"]) < m.flare_prob else 0.0
         attend = adhere = 0.0
         if self.treating and m.session:
@@ -159,7 +159,7 @@ class TrialModel(mesa.Model):
         tl = self.tl
         day = tl.start_day + t
         self.day = day
-        self.counter = np.uint64((day + _DAY_OFFSET) * _PER_DAY)
+        self.counter = np.uint64(rng.counter(day, 0))
         self.education = float(tl.education[t])
         self.exposure = float(tl.exposure[t])
         self.placebo = float(tl.placebo[t])

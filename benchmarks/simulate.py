@@ -40,9 +40,9 @@ sys.path.insert(0, str(HERE))
 
 import prt_sim  # noqa: E402
 from prt_sim import Cohort, ModelParams, engine, simulate  # noqa: E402
-from prt_sim.dynamics import Drive, Shocks, State, daily_step, pain  # noqa: E402
-from prt_sim.protocols import get as get_protocol  # noqa: E402
-from prt_sim.timeline import build_timeline  # noqa: E402
+from prt_sim.model.dynamics import Drive, Shocks, State, daily_step, pain  # noqa: E402
+from prt_sim.model.protocols import get as get_protocol  # noqa: E402
+from prt_sim.model.timeline import build_timeline  # noqa: E402
 
 TARGET_RATE = 2e7  # patient-days/s
 TARGET_RSS_MB = 1000.0  # 1 GB

@@ -6,12 +6,8 @@ Run with ``python examples/quickstart.py [output_folder]``; it takes a few secon
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import prt_sim as ps  # noqa: E402
-from prt_sim import plotting  # noqa: E402
+import prt_sim as ps
+from prt_sim import plotting
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/quickstart")
 
@@ -34,9 +30,8 @@ print(
     f"PRT at post: mean pain {float(post.pain_avg.mean()):.2f}, "
     f"pain 0-1 in {100 * float((post.pain_avg <= 1).mean()):.0f}% of patients"
 )
-print(
-    results["prt"].summary()[["pain_avg_mean", "pain_free", "tsk11_mean"]].to_dataframe().round(2)
-)
+summary = results["prt"].summary()[["pain_avg_mean", "pain_free", "tsk11_mean"]]
+print(summary.to_dataframe().astype(float).round(2))  # float32 in storage: shown as decimals
 
 # 4. A custom protocol: PRT plus booster sessions at 6 and 12 months, simulated for 2 years.
 boosted = ps.protocols.PRT().with_boosters([180, 365])
@@ -51,8 +46,10 @@ print(
 # 5. Full daily history for a few patients, and figures.
 daily = ps.simulate(cohort[:6], protocol=arms["prt"], horizon_days=120, seed=1, record="daily")
 out.mkdir(parents=True, exist_ok=True)
-plotting.plot_arm_means(results, "pain_avg").savefig(out / "pain_by_arm.png")
-plotting.plot_daily(daily, patients=6).savefig(out / "daily_prt.png")
+fig, ax = plotting.plot_arm_means(results, "pain_avg")  # every plot returns (fig, ax)
+fig.savefig(out / "pain_by_arm.png")
+fig, ax = plotting.plot_daily(daily, patients=6)
+fig.savefig(out / "daily_prt.png")
 
 # 6. Save and load losslessly (netCDF with provenance).
 results["prt"].save(out / "prt.nc")

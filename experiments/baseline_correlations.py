@@ -2,7 +2,7 @@
 
 Usage: ``python experiments/baseline_correlations.py [path/to/ashar2022]``. Prints the Spearman
 correlations of baseline pain, TSK-11, PCS, Oswestry, mind-brain attributions and chronicity
-(n = 151) next to the values built into :mod:`prt_sim.cohorts`, and as JSON on the last line.
+(n = 151) next to the values built into :mod:`prt_sim.model.cohorts`, and as JSON on the last line.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prt_sim.cohorts import _SPEARMAN
+from prt_sim.model.cohorts import _SPEARMAN
 
 root = (
     Path(sys.argv[1])

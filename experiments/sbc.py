@@ -30,15 +30,15 @@ def synthetic_summaries(tm, published, theta, seed):
     """Arm-level summaries of a simulated trial, with the published pattern of figures."""
     import prt_sim as ps
     from prt_sim.data import trial_from_simulations
-    from prt_sim.inference.trial_model import _ppc_visits, _scale_self_guided
+    from prt_sim.inference.posterior import design_visits, scale_self_guided
 
-    visits, responses = _ppc_visits(published)
+    visits, responses = design_visits(published)
     pvals = {k: v for k, v in theta.items() if tm.priors[k].target == "params"}
     svals = {k: v for k, v in theta.items() if tm.priors[k].target == "spec"}
     params, spec = tm.params.replace(**pvals), tm.spec.replace(**svals)
     results, prots = {}, {}
     for a, arm in enumerate(published.arms):
-        prot = _scale_self_guided(published.protocols[arm], theta.get("self_guided_scale", 1.0))
+        prot = scale_self_guided(published.protocols[arm], theta.get("self_guided_scale", 1.0))
         cohort = ps.Cohort.from_trial_baseline(
             int(published.n_randomized[arm]),
             seed=seed,
@@ -77,9 +77,9 @@ def main() -> int:
     import nutpie
 
     import prt_sim as ps
-    from prt_sim.inference.model import likelihood_rows, observation_data
+    from prt_sim.inference.arm_model import likelihood_rows, observation_data
     from prt_sim.io import atomic_path, write_json, write_text
-    from prt_sim.rng import derive_key
+    from prt_sim.model.rng import derive_key
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=40)

@@ -11,22 +11,29 @@ exposure, and flare-ups read as damage reinstate it. See ``docs/model.md``.
 ['attrib_mb', 'odi', 'pain_avg', 'pcs', 'tsk11']
 """
 
-__version__ = "0.1.0"
-
-from . import data, dynamics, protocols, timeline  # noqa: E402
-from .cohorts import Cohort, CohortSpec  # noqa: E402
-from .errors import DataFormatError, PrtSimError, ValidationError  # noqa: E402
+from . import data, forecasting  # noqa: E402
+from ._version import __version__
+from .errors import (  # noqa: E402
+    DataFormatError,
+    DifferentModelError,
+    PrtSimError,
+    ValidationError,
+    VersionWarning,
+)
 from .inference import Prior, TrialModel  # noqa: E402
-from .params import ModelParams  # noqa: E402
-from .protocols import Protocol, SelfGuided, Session  # noqa: E402
+from .model import dynamics, protocols, timeline  # noqa: E402
+from .model.cohorts import Cohort, CohortSpec  # noqa: E402
+from .model.params import ModelParams  # noqa: E402
+from .model.protocols import Protocol, SelfGuided, Session  # noqa: E402
+from .model.timeline import StressPeriod, Visit, trial_visits  # noqa: E402
 from .simulation import SimulationResult, simulate  # noqa: E402
-from .timeline import StressPeriod, Visit, trial_visits  # noqa: E402
 
 __all__ = [
     "__version__",
     "Cohort",
     "CohortSpec",
     "DataFormatError",
+    "DifferentModelError",
     "ModelParams",
     "Prior",
     "Protocol",
@@ -37,9 +44,11 @@ __all__ = [
     "StressPeriod",
     "TrialModel",
     "ValidationError",
+    "VersionWarning",
     "Visit",
     "data",
     "dynamics",
+    "forecasting",
     "protocols",
     "simulate",
     "timeline",

@@ -1,20 +1,28 @@
-"""Command line: ``prt-sim reproduce`` (the main job), ``demo``, ``simulate``, ``fit``,
-``forecast``."""
+"""The command line ``prt-sim``: ``reproduce`` (the main job), ``demo``, ``simulate``, ``fit``, ``forecast``.
+
+Every output location is checked before any work starts, and a problem with an input or an
+output is one line naming it (exit code 2), never a traceback. The process's warning filters
+are left as they were: the few warnings silenced here are silenced within ``main`` only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, published
-from .cohorts import Cohort
+from ._version import __version__
+from .data import published
 from .errors import PrtSimError
-from .io import write_json, write_text
-from .protocols import BUILTIN
+from .io import check_output_dir, check_output_file, save_figure, write_json, write_text
+from .model.cohorts import Cohort
+from .model.protocols import BUILTIN
 from .simulation import RECORD_MODES, simulate
 
 __all__ = ["main"]
@@ -24,16 +32,6 @@ _TRIAL_ARMS = ("prt", "placebo", "usual_care")
 
 def _log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def _save_fig(fig, path: Path) -> None:
-    from .io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 def _comparison_rows(results) -> list[dict]:
@@ -63,7 +61,7 @@ def _comparison_rows(results) -> list[dict]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import plotting
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     t0 = time.perf_counter()
     _log(
         f"prt_sim {__version__}: demo simulation of the three trial arms "
@@ -114,8 +112,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     }
     daily = simulate(cohort[:8], "prt", horizon_days=120, seed=args.seed, record="daily")
     figs["daily_prt.png"] = plotting.plot_daily(daily, patients=6)
-    for name, fig in figs.items():
-        _save_fig(fig, out / name)
+    for name, (fig, _ax) in figs.items():
+        save_figure(fig, out / name)
     write_json(
         out / "summary.json",
         {
@@ -147,6 +145,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out")
     cohort = Cohort.from_trial_baseline(args.n, seed=args.seed)
     res = simulate(
         cohort,
@@ -178,19 +177,8 @@ def _load_data(args: argparse.Namespace):
         path = Path(args.data)
         if path.suffix == ".nc":
             d = data_mod.TrialData.load(path)
-        elif path.is_dir() or path.name == data_mod.WIDE_FILE:
-            d = data_mod.load_ashar2022_wide(path)
-        elif path.name == data_mod.TWO_VISIT_FILE:
-            d = data_mod.load_ashar2022_two_visit(path)
-        else:
-            from .errors import ValidationError
-
-            raise ValidationError(
-                "--data",
-                args.data,
-                "'published', a folder or file of the "
-                "public Ashar 2022 data, or a TrialData .nc file",
-            )
+        else:  # a folder, or either public file under any name (recognised by its columns)
+            d = data_mod.load_ashar2022(path)
     sub = {}
     if args.arms:
         sub["arms"] = args.arms.split(",")
@@ -202,11 +190,9 @@ def _load_data(args: argparse.Namespace):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    import warnings
-
     from .inference import TrialModel
 
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    out = check_output_file(args.out, "--out")
     data = _load_data(args)
     level = None if args.level == "auto" else args.level
     tm = TrialModel(data, level=level, n_agents=args.n_agents)
@@ -238,7 +224,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         idata = tm.sample_posterior_predictive(
             idata, n_draws=args.ppc_draws, seed=args.seed, progress=not args.quiet
         )
-    out = Path(args.out)
     tm.save(idata, out)
     import arviz as az
 
@@ -254,11 +239,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    import warnings
-
     from .report import reproduce
 
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    check_output_dir(args.out, "--out")
     mode = "quick" if args.quick else "full" if args.full else "default"
     args.arms = args.visits = args.max_day = None
     data = _load_data(args)
@@ -269,11 +252,21 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_years(horizon: float) -> list[float]:
+    """The forecast's rows in the console: every whole year, and the horizon itself."""
+    years = [float(y) for y in range(1, math.floor(horizon) + 1)]
+    return years + ([horizon] if not years or years[-1] < horizon else [])
+
+
 def _cmd_forecast(args: argparse.Namespace) -> int:
     from .forecasting import forecast, forecast_bands, save_forecast
     from .inference import TrialModel
 
+    check_output_file(args.out, "--out")
     idata = TrialModel.load(args.fit)
+    available = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
+    if args.draws > available:
+        _log(f"note: the fit has {available} posterior draws; forecasting with all of them")
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     ds = forecast(
         idata,
@@ -281,23 +274,24 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         scenarios=scenarios,
         horizon_years=args.years,
         n_patients=args.n_patients,
-        n_draws=args.draws,
+        n_draws=min(args.draws, available),
         seed=args.seed,
         progress=not args.quiet,
     )
     path = save_forecast(ds, args.out)
     b = forecast_bands(ds)
     _log(
-        f"{'arm':<12s}{'scenario':<15s}{'years':>6s}{'mean pain':>11s}{'pain 0-1':>10s}{'relapsed':>10s}"
+        f"{'arm':<12s}{'scenario':<15s}{'years':>6s}{'mean pain':>11s}{'pain 0-1':>10s}"
+        f"{'relapsed':>10s}   (posterior medians over {ds.sizes['draw']} draws)"
     )
+    times = ds["time"].values
     for arm in ds["arm"].values:
         for sc in ds["scenario"].values:
-            for y in (1.0, 2.0, 5.0):
-                if y > float(ds["time"].max()):
-                    continue
-                r = b.sel(arm=arm, scenario=sc, time=y, stat="median")
+            for y in _report_years(float(times[-1])):
+                k = int(np.argmin(np.abs(times - y)))
+                r = b.sel(arm=arm, scenario=sc, stat="median").isel(time=k)
                 _log(
-                    f"{arm:<12s}{sc:<15s}{y:>6g}{float(r['mean_pain']):>11.2f}"
+                    f"{arm:<12s}{sc:<15s}{float(times[k]):>6.3g}{float(r['mean_pain']):>11.2f}"
                     f"{100 * float(r['pain_free']):>9.0f}%{100 * float(r['relapsed']):>9.0f}%"
                 )
     _log(f"wrote {path}")
@@ -305,95 +299,142 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``prt-sim`` argument parser."""
-    ap = argparse.ArgumentParser(prog="prt-sim", description=__doc__)
+    """The ``prt-sim`` argument parser (every option's help shows its default)."""
+    from .forecasting import DEFAULT_SCENARIOS, SCENARIOS
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    ap = argparse.ArgumentParser(prog="prt-sim", description=__doc__, formatter_class=fmt)
     ap.add_argument("--version", action="version", version=f"prt_sim {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
+    data_help = (
+        "'published' (the Ashar 2022 arm-level figures), a folder or file of the public "
+        "patient-level data (either public file, under any name), or a saved TrialData .nc"
+    )
+
     r = sub.add_parser(
         "reproduce",
         help="the main job: fit the trial, check the fit, forecast 5 years, write a report",
+        formatter_class=fmt,
     )
+    r.add_argument("--data", default="published", help=data_help)
     r.add_argument(
-        "--data",
-        default="published",
-        help="'published' (Ashar 2022 arm-level figures, default) or the folder/file of the "
-        "public patient-level data",
+        "--level",
+        default="auto",
+        choices=("auto", "arm", "patient"),
+        help="fit arm-level summaries or patient records (auto: the data's level)",
     )
-    r.add_argument("--level", default="auto", choices=("auto", "arm", "patient"))
     effort = r.add_mutually_exclusive_group()
     effort.add_argument("--quick", action="store_true", help="smoke-test effort (about a minute)")
     effort.add_argument("--full", action="store_true", help="publication-quality sampling")
-    r.add_argument("--seed", type=int, default=1)
-    r.add_argument("--out", default="out/reproduce", help="report folder (default out/reproduce)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--seed", type=int, default=1, help="seed of every stage (fit, checks, forecast)"
+    )
+    r.add_argument("--out", default="out/reproduce", help="report folder")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=_cmd_reproduce)
-    fc = sub.add_parser("forecast", help="forecast durability from a saved fit (netCDF)")
+
+    fc = sub.add_parser(
+        "forecast", help="forecast durability from a saved fit (netCDF)", formatter_class=fmt
+    )
     fc.add_argument("--fit", required=True, help="InferenceData .nc written by prt-sim fit")
-    fc.add_argument("--protocols", help="comma-separated arms or built-in protocols")
-    fc.add_argument("--scenarios", default="as_randomized,boosters,no_treatment")
-    fc.add_argument("--years", type=float, default=5.0)
-    fc.add_argument("--n-patients", type=int, default=None, help="default: trial arm sizes")
-    fc.add_argument("--draws", type=int, default=500)
-    fc.add_argument("--seed", type=int, default=0)
-    fc.add_argument("--out", default="out/forecast.nc")
-    fc.add_argument("--quiet", action="store_true")
+    fc.add_argument(
+        "--protocols",
+        help="comma-separated trial arms or built-in protocols "
+        f"({', '.join(sorted(BUILTIN))}); default: the fit's arms",
+    )
+    fc.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma-separated scenarios, among: {', '.join(SCENARIOS)}",
+    )
+    fc.add_argument(
+        "--years", type=float, default=5.0, help="years after post-treatment (1/12 to 50)"
+    )
+    fc.add_argument(
+        "--draws",
+        type=int,
+        default=500,
+        help="posterior draws to forecast with (at most the fit's; evenly spaced)",
+    )
+    fc.add_argument(
+        "--n-patients",
+        type=int,
+        default=None,
+        help="patients per draw and arm (default: each arm's randomized size)",
+    )
+    fc.add_argument("--seed", type=int, default=0, help="seed of the forecast's random numbers")
+    fc.add_argument("--out", default="out/forecast.nc", help="forecast Dataset (.nc)")
+    fc.add_argument("--quiet", action="store_true", help="no progress output")
     fc.set_defaults(func=_cmd_forecast)
-    d = sub.add_parser("demo", help="simulate the three trial arms and write a report with plots")
-    d.add_argument("--n", type=int, default=5000, help="patients per arm (default 5000)")
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--horizon", type=int, default=400, help="last study day (default 400)")
-    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+
+    d = sub.add_parser(
+        "demo",
+        help="simulate the three trial arms and write a report with plots",
+        formatter_class=fmt,
+    )
+    d.add_argument("--n", type=int, default=5000, help="patients per arm")
+    d.add_argument("--seed", type=int, default=1, help="seed of cohort and simulation")
+    d.add_argument("--horizon", type=int, default=400, help="last study day")
+    d.add_argument("--out", default="out/demo", help="output folder")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
-    s = sub.add_parser("simulate", help="simulate one protocol and save the result (netCDF)")
-    s.add_argument("--protocol", default="prt", choices=sorted(BUILTIN))
-    s.add_argument("--n", type=int, default=1000)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--horizon", type=int, default=400)
-    s.add_argument("--record", default="visits", choices=RECORD_MODES)
-    s.add_argument("--out", required=True, help="output .nc file")
-    s.add_argument("--quiet", action="store_true")
-    s.set_defaults(func=_cmd_simulate)
-    f = sub.add_parser("fit", help="fit the model to trial data with PyMC (InferenceData .nc)")
-    f.add_argument(
-        "--data",
-        default="published",
-        help="'published' (Ashar 2022 arm-level figures, default), the folder or a "
-        "file of the public data, or a TrialData .nc",
+
+    s = sub.add_parser(
+        "simulate", help="simulate one protocol and save the result (netCDF)", formatter_class=fmt
     )
-    f.add_argument("--level", default="auto", choices=("auto", "arm", "patient"))
+    s.add_argument("--protocol", default="prt", choices=sorted(BUILTIN), help="built-in protocol")
+    s.add_argument("--n", type=int, default=1000, help="patients")
+    s.add_argument("--seed", type=int, default=0, help="seed of cohort and simulation")
+    s.add_argument("--horizon", type=int, default=400, help="last study day")
+    s.add_argument("--record", default="visits", choices=RECORD_MODES, help="what to record")
+    s.add_argument("--out", required=True, help="output .nc file")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_simulate)
+
+    f = sub.add_parser(
+        "fit", help="fit the model to trial data with PyMC (InferenceData .nc)", formatter_class=fmt
+    )
+    f.add_argument("--data", default="published", help=data_help)
+    f.add_argument(
+        "--level",
+        default="auto",
+        choices=("auto", "arm", "patient"),
+        help="fit arm-level summaries or patient records (auto: the data's level)",
+    )
     f.add_argument("--arms", help="comma-separated arms to fit (default: all)")
     f.add_argument("--visits", help="comma-separated visits to fit (default: all)")
     f.add_argument("--max-day", type=int, help="fit only visits up to this study day")
-    f.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"))
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=None, help="tuning draws (default 500)")
-    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"), help="NUTS sampler")
+    f.add_argument("--draws", type=int, default=1000, help="draws kept per chain")
+    f.add_argument("--tune", type=int, default=None, help="tuning draws per chain (default 500)")
+    f.add_argument("--chains", type=int, default=4, help="chains")
     f.add_argument("--n-agents", type=int, default=32, help="surrogate agents per arm")
     f.add_argument(
         "--ppc-draws",
         type=int,
         default=0,
-        help="posterior predictive replicates with the full simulator (default 0)",
+        help="posterior predictive replicates with the full simulator",
     )
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int, default=0, help="sampler seed")
     f.add_argument("--out", default="out/fit.nc", help="output InferenceData (.nc)")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="no progress output")
     f.set_defaults(func=_cmd_fit)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``prt-sim``; returns the exit code."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Entry point of ``prt-sim``; returns the exit code (2 for bad input, with one line)."""
+    # Figures are files here: a display-less backend unless the user chose one.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except PrtSimError as e:
-        print(f"prt-sim: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # scoped: the process's own filters are left alone
+        warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+        warnings.filterwarnings("ignore", category=FutureWarning, module="pymc")
+        try:
+            return args.func(args)
+        except PrtSimError as e:
+            print(f"prt-sim: error: {e}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-__all__ = ["PrtSimError", "ValidationError", "DataFormatError", "check_range", "check_int"]
+__all__ = [
+    "PrtSimError",
+    "ValidationError",
+    "DataFormatError",
+    "DifferentModelError",
+    "VersionWarning",
+    "check_range",
+    "check_int",
+]
 
 
 class PrtSimError(Exception):
@@ -57,6 +65,17 @@ class DataFormatError(PrtSimError, ValueError):
             if v is not None
         )
         super().__init__(f"{message}" + (f" [{where}]" if where else ""))
+
+
+class DifferentModelError(PrtSimError):
+    """A saved fit was made by another model: another prt_sim version (other equations) or
+    another configuration than the one it is loaded for (as pymc-marketing's error of that
+    name)."""
+
+
+class VersionWarning(UserWarning):
+    """A file written by another prt_sim version is being read: its numbers came from other
+    equations than the ones installed."""
 
 
 def _fmt_interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import ValidationError
 from .forecasting import DEFAULT_SCENARIOS
-from .io import write_json, write_text
+from .io import check_output_dir, save_figure, write_json, write_text
 
 __all__ = ["reproduce", "build_summary", "MODES", "Mode", "SUMMARY_YEARS"]
 
@@ -111,18 +111,19 @@ def reproduce(
         The summary written to ``summary.json``.
     """
     from .data import published_ashar2022
-    from .forecasting import forecast, save_forecast
+    from .forecasting import forecast, load_forecast, save_forecast
     from .inference import TrialModel
 
     if mode not in MODES:
         raise ValidationError("mode", mode, f"one of {sorted(MODES)}")
     m = MODES[mode]
     data = published_ashar2022() if data is None else data
-    out = Path(out)
+    out = check_output_dir(out)  # before any work: a fit is minutes
     t_start = time.perf_counter()
     timing: dict[str, float] = {}
 
     tm = TrialModel(data, level=level)
+    progress_mode = progress if not progress else True  # bar on a terminal, lines in a log
     _log(
         f"prt_sim {__version__}: reproduce ({mode} mode, seed {seed}) on {data.source}\n"
         f"[1/4] fitting {tm.level}-level data: {m.chains} chains x {m.draws} draws "
@@ -130,7 +131,7 @@ def reproduce(
         quiet,
     )
     t = time.perf_counter()
-    idata = tm.fit(draws=m.draws, tune=m.tune, chains=m.chains, seed=seed, progress=progress)
+    idata = tm.fit(draws=m.draws, tune=m.tune, chains=m.chains, seed=seed, progress=progress_mode)
     timing["fit_s"] = time.perf_counter() - t
     diag = tm.diagnostics(idata)
     _log(
@@ -167,9 +168,7 @@ def reproduce(
 
     _log("[4/4] writing the report", quiet)
     t = time.perf_counter()
-    fit_saved = TrialModel.load(out / "fit.nc")
-    from .forecasting import load_forecast
-
+    fit_saved = tm.load_fit(out / "fit.nc")
     ds_saved = load_forecast(out / "forecast.nc")
     summary = build_summary(fit_saved, ds_saved, data, mode=mode, seed=seed)
     figures = _figures(fit_saved, ds_saved, data, tm, out)
@@ -199,30 +198,9 @@ def _q(values, level: float = 0.9) -> dict[str, float | None]:
     return {"median": float(med), "lo90": float(lo), "hi90": float(hi)}
 
 
-def _observed(data) -> dict[tuple[str, str], dict[str, float | None]]:
-    s = data.summaries if data.level == "arm" else data.to_summaries()
-    out = {}
-    for arm in s["arm"].values:
-        for visit in s["visit"].values:
-            r = s.sel(arm=arm, visit=visit)
-
-            def num(x):
-                x = float(x)
-                return x if np.isfinite(x) else None
-
-            k = float(r["pain_free_k"]) if "pain_free_k" in r else np.nan
-            out[(str(arm), str(visit))] = {
-                "day": int(r["day"]),
-                "mean_pain": num(r["pain_avg_mean"]),
-                "pain_free": num(k / float(r["pain_free_n_observed"])) if np.isfinite(k) else None,
-                "pain_free_itt": num(k / float(r["pain_free_n_randomized"]))
-                if np.isfinite(k)
-                else None,
-            }
-    return out
-
-
 def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
+    from .inference.checks import ppc_table
+
     """The headline numbers, computed only from the fit (with posterior predictive) and the
     forecast Dataset.
 
@@ -230,8 +208,9 @@ def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
 
         fit:      {max_rhat, min_ess_bulk, min_ess_tail, divergences, converged, sampler,
                    chains, draws, tune, wall_time_s}
-        ppc:      [{arm, visit, day, observed_mean_pain, observed_pain_free,
-                    observed_pain_free_itt, mean_pain, pain_free, pain_free_itt}]
+        ppc:      [{arm, visit, day, pain_mean, pain_free_share, pain_free_itt, ...}]
+                   the rows of prt_sim.inference.checks.ppc_table with pain observed: each
+                   measure {observed, median, lo90, hi90, inside}
         forecast: [{arm, scenario, years, day, mean_pain, pain_free, pain_free_itt, relapsed,
                     reduction30, reduction50, n_at_risk_median}]
         median_relapse_time: [{arm, scenario, years (None: not reached), horizon_years}]
@@ -241,8 +220,9 @@ def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
 
     Predicted values are ``{"median", "lo90", "hi90"}`` over posterior draws of trial-size
     replicates (posterior uncertainty, sampling of patients, measurement noise). ``pain_free``
-    is the share of patients observed at that time; ``pain_free_itt`` counts everyone
-    randomized, missing as not pain-free (the paper's convention).
+    (``pain_free_share`` in the ppc rows) is the share of patients observed at that time;
+    ``pain_free_itt`` counts everyone randomized, missing as not pain-free (the paper's
+    convention).
     """
     diag = json.loads(idata.attrs["diagnostics"])
     fit = {
@@ -257,29 +237,7 @@ def build_summary(idata, ds, data, *, mode: str, seed: int) -> dict[str, Any]:
         "tune": int(idata.attrs["tune"]),
         "wall_time_s": float(idata.attrs["wall_time_s"]),
     }
-    pp = idata.posterior_predictive
-    obs = _observed(data)
-    ppc = []
-    by_day = [str(v) for v in pp["visit"].values[np.argsort(pp["day"].values, kind="stable")]]
-    for arm in pp["arm"].values:
-        for visit in by_day:
-            o = obs.get((str(arm), str(visit)))
-            if o is None or o["mean_pain"] is None:
-                continue  # report visits with observed pain
-            sel = pp.sel(arm=arm, visit=visit)
-            ppc.append(
-                {
-                    "arm": str(arm),
-                    "visit": str(visit),
-                    "day": int(o["day"]),
-                    "observed_mean_pain": o["mean_pain"],
-                    "observed_pain_free": o["pain_free"],
-                    "observed_pain_free_itt": o["pain_free_itt"],
-                    "mean_pain": _q(sel["pain_mean"].values),
-                    "pain_free": _q(sel["pain_free_share"].values),
-                    "pain_free_itt": _q(sel["pain_free_itt"].values),
-                }
-            )
+    ppc = [r for r in ppc_table(idata, data) if "pain_mean" in r]  # visits with pain observed
     fc = []
     for arm in ds["arm"].values:
         for sc in ds["scenario"].values:
@@ -377,13 +335,7 @@ def _scenario_text(ds) -> str:
 
 # -- figures and Markdown -----------------------------------------------------------------------
 def _save(fig, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path.name
 
 
@@ -394,10 +346,10 @@ def _figures(idata, ds, data, tm, out: Path) -> dict[str, str]:
 
     figs: dict[str, str] = {}
     figs["Observed vs fitted mean pain"] = _save(
-        plotting.plot_ppc(idata, data, measure="pain_mean"), out / "fit_mean_pain.png"
+        plotting.plot_ppc(idata, data, measure="pain_mean")[0], out / "fit_mean_pain.png"
     )
     figs["Observed vs fitted pain 0-1 share"] = _save(
-        plotting.plot_ppc(idata, data, measure="pain_free_share"), out / "fit_pain_free.png"
+        plotting.plot_ppc(idata, data, measure="pain_free_share")[0], out / "fit_pain_free.png"
     )
     names = [n for n in MECHANISM if n in idata.posterior]
     ncol = 3
@@ -407,18 +359,19 @@ def _figures(idata, ds, data, tm, out: Path) -> dict[str, str]:
         plotting.plot_posterior(idata, n, prior=tm.priors.get(n), ax=ax)
     for ax in np.ravel(axes)[len(names) :]:
         ax.set_visible(False)
-    figs["Posterior (bars) and prior (line) of the mechanism parameters"] = _save(
-        fig, out / "posterior_mechanism.png"
-    )
+    figs[
+        "Posterior (bars; shaded: its 90% interval) and prior (line) of the mechanism parameters"
+    ] = _save(fig, out / "posterior_mechanism.png")
     main = [s for s in ("as_randomized", "boosters") if s in ds["scenario"].values]
-    figs["Forecast pain 0-1 share (solid: as randomized; dashed: boosters)"] = _save(
-        plotting.plot_forecast(ds, "pain_free", scenarios=main), out / "forecast_pain_free.png"
+    band = "band: 90% interval over posterior draws of trial-size arms, as randomized"
+    figs[f"Forecast pain 0-1 share (solid: as randomized; dashed: boosters; {band})"] = _save(
+        plotting.plot_forecast(ds, "pain_free", scenarios=main)[0], out / "forecast_pain_free.png"
     )
-    figs["Forecast mean pain"] = _save(
-        plotting.plot_forecast(ds, "mean_pain", scenarios=main), out / "forecast_mean_pain.png"
+    figs[f"Forecast mean pain (solid: as randomized; dashed: boosters; {band})"] = _save(
+        plotting.plot_forecast(ds, "mean_pain", scenarios=main)[0], out / "forecast_mean_pain.png"
     )
-    figs["Relapse-free survival of post responders"] = _save(
-        plotting.plot_relapse_survival(ds, scenarios=main), out / "relapse_survival.png"
+    figs[f"Relapse-free survival of post responders ({band})"] = _save(
+        plotting.plot_relapse_survival(ds, scenarios=main)[0], out / "relapse_survival.png"
     )
     arms = list(ds["arm"].values)
     fig, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 3.4), layout="constrained")
@@ -436,7 +389,7 @@ def _figures(idata, ds, data, tm, out: Path) -> dict[str, str]:
 
 
 def _fmt(d: dict[str, float | None], pct: bool = False) -> str:
-    if d is None or d.get("median") is None:
+    if d is None or d.get("median") is None or not np.isfinite(d["median"]):
         return "n/a"
     k = 100.0 if pct else 1.0
     f = "{:.0f}" if pct else "{:.2f}"
@@ -445,10 +398,17 @@ def _fmt(d: dict[str, float | None], pct: bool = False) -> str:
     )
 
 
-def _inside(observed, pred) -> str:
-    if observed is None or pred.get("median") is None:
+def _obs(cell, pct: bool = False) -> str:
+    """The observed value of a ppc cell ({observed, median, lo90, hi90, inside})."""
+    if cell is None:
         return ""
-    return "yes" if pred["lo90"] <= observed <= pred["hi90"] else "**no**"
+    return f"{100 * cell['observed']:.0f}%" if pct else f"{cell['observed']:.2f}"
+
+
+def _inside(cell) -> str:
+    if cell is None or not np.isfinite(cell.get("median", np.nan)):
+        return ""
+    return "yes" if cell["inside"] else "**no**"
 
 
 def _ppc_text(rows) -> str:
@@ -458,13 +418,12 @@ def _ppc_text(rows) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        opf, oitt = r["observed_pain_free"], r["observed_pain_free_itt"]
+        share, itt = r.get("pain_free_share"), r.get("pain_free_itt")
         lines.append(
-            f"| {r['arm']} | {r['visit']} | {r['day']} | {r['observed_mean_pain']:.2f} | "
-            f"{_fmt(r['mean_pain'])} | {_inside(r['observed_mean_pain'], r['mean_pain'])} | "
-            f"{'' if opf is None else f'{100 * opf:.0f}%'} | {_fmt(r['pain_free'], True)} | "
-            f"{'' if oitt is None else f'{100 * oitt:.0f}%'} | {_fmt(r['pain_free_itt'], True)} | "
-            f"{_inside(oitt, r['pain_free_itt'])} |"
+            f"| {r['arm']} | {r['visit']} | {r['day']} | {_obs(r['pain_mean'])} | "
+            f"{_fmt(r['pain_mean'])} | {_inside(r['pain_mean'])} | "
+            f"{_obs(share, True)} | {_fmt(share, True)} | "
+            f"{_obs(itt, True)} | {_fmt(itt, True)} | {_inside(itt)} |"
         )
     return "\n".join(lines)
 
@@ -492,16 +451,10 @@ def _days(d) -> str:
 
 
 def _ppc_counts(rows) -> tuple[int, int]:
-    n = k = 0
-    for r in rows:
-        for obs, pred in (
-            (r["observed_mean_pain"], r["mean_pain"]),
-            (r["observed_pain_free_itt"], r["pain_free_itt"]),
-        ):
-            if obs is not None and pred.get("median") is not None:
-                n += 1
-                k += pred["lo90"] <= obs <= pred["hi90"]
-    return k, n
+    """(inside, checked) over the mean pain and the pain 0-1 share (ITT) of every row."""
+    cells = [r[k] for r in rows for k in ("pain_mean", "pain_free_itt") if k in r]
+    cells = [c for c in cells if np.isfinite(c["median"])]
+    return sum(c["inside"] for c in cells), len(cells)
 
 
 def _markdown(summary: dict, figures: dict[str, str], diag: dict) -> str:

@@ -1,8 +1,8 @@
 """Run a cohort through a protocol: the public :func:`simulate` and its :class:`SimulationResult`.
 
-A SimPy process drives each chunk of patients through the calendar: it advances the numba engine
-day by day up to the next visit, yields to the SimPy clock, and observes everyone at the visit.
-Outputs are ``xarray.Dataset``s with named dimensions.
+Chunks of patients go through the calendar runner (:mod:`prt_sim.runner`), which advances the
+numba engine day by day to each visit and observes everyone there. Outputs are
+``xarray.Dataset``s with named dimensions and provenance.
 """
 
 from __future__ import annotations
@@ -14,25 +14,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import simpy
 import xarray as xr
 
 from . import engine
-from .cohorts import Cohort
 from .errors import ValidationError, check_int
-from .instruments import INSTRUMENTS
-from .io import NETCDF_ENGINE, atomic_path, provenance
-from .params import ModelParams
-from .protocols import Protocol
-from .protocols import get as get_protocol
-from .rng import check_seed, derive_key
-from .timeline import StressPeriod, Timeline, Visit, build_timeline
+from .io import NETCDF_ENGINE, _read_group, atomic_path, open_result, provenance
+from .model.cohorts import Cohort
+from .model.instruments import INSTRUMENTS, PAIN_FREE_MAX, QUESTIONNAIRES
+from .model.params import ModelParams
+from .model.protocols import Protocol
+from .model.protocols import get as get_protocol
+from .model.rng import check_seed
+from .model.timeline import StressPeriod, Visit, build_timeline
+from .runner import make_calendars, make_draws, make_observations, make_patients, run
 
 __all__ = ["simulate", "SimulationResult", "RECORD_MODES"]
 
 #: What :func:`simulate` can record.
 RECORD_MODES = ("instruments", "visits", "daily")
 _DAILY_LIMIT_BYTES = 4 * 2**30
+_KIND = "simulation"
 
 
 @dataclass
@@ -43,7 +44,7 @@ class SimulationResult:
     ----------
     instruments : xarray.Dataset
         Observed instruments over ``(patient, visit)``: ``pain_avg`` (0-10), ``tsk11`` (11-44),
-        ``pcs`` (0-52), ``attrib_mb`` (mind-brain causes of 3), ``odi`` (0-100). Integer-valued
+        ``pcs`` (0-52), ``odi`` (0-100), ``attrib_mb`` (mind-brain causes of 3). Integer-valued
         float32; NaN where a visit was not observed. Coordinate ``day`` gives each visit's day.
     latent : xarray.Dataset or None
         Latent states at visits over ``(patient, visit)`` (``record`` "visits" or "daily").
@@ -52,7 +53,7 @@ class SimulationResult:
     patients : xarray.Dataset
         Per patient: traits, initial state, baseline values, treatment received.
     attrs : dict
-        Provenance: package version, configuration (JSON), seed.
+        Provenance: package version, configuration (JSON) and its hash, seed.
     """
 
     instruments: xr.Dataset
@@ -68,17 +69,31 @@ class SimulationResult:
         """The configuration that produced this result."""
         return json.loads(self.attrs["config"])
 
+    def __repr__(self) -> str:
+        ins = self.instruments
+        cfg = self.config
+        rec = [g for g in ("latent", "daily") if getattr(self, g) is not None]
+        return (
+            f"SimulationResult(protocol={cfg['protocol']['name']!r}, "
+            f"patients={ins.sizes['patient']}, visits={list(map(str, ins['visit'].values))}, "
+            f"horizon_days={cfg['horizon_days']}, seed={self.attrs.get('seed')}"
+            + (f", recorded={'+'.join(rec)}" if rec else "")
+            + ")"
+        )
+
     def summary(
         self, measures: tuple[str, ...] = ("pain_avg", "tsk11", "pcs", "odi")
     ) -> xr.Dataset:
-        """Arm-level summary per visit: n observed, mean and SD of each measure, pain 0-1 share."""
+        """Arm-level summary per visit: n observed, mean and SD of each measure, the pain 0-1
+        share (:data:`~prt_sim.model.instruments.PAIN_FREE_MAX`) and the mind-brain share."""
         ins = self.instruments
         out = {"n": ins["pain_avg"].notnull().sum("patient")}
         for m in measures:
             out[f"{m}_mean"] = ins[m].mean("patient")
             out[f"{m}_sd"] = ins[m].std("patient", ddof=1)
-        out["pain_free"] = (ins["pain_avg"] <= 1).where(ins["pain_avg"].notnull()).mean("patient")
-        out["mind_brain_share"] = ins["attrib_mb"].mean("patient") / 3.0
+        pain = ins["pain_avg"]
+        out["pain_free"] = (pain <= PAIN_FREE_MAX).where(pain.notnull()).mean("patient")
+        out["mind_brain_share"] = ins["attrib_mb"].mean("patient") / INSTRUMENTS["attrib_mb"].hi
         return xr.Dataset(out, attrs=dict(self.attrs))
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -95,78 +110,26 @@ class SimulationResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SimulationResult:
-        """Load a result written by :meth:`save`."""
+        """Load a result written by :meth:`save`.
+
+        Raises
+        ------
+        DataFormatError
+            The file is missing, damaged, not netCDF or not a simulation result (a fit or a
+            forecast, say); the message names the file. Warns (:class:`~prt_sim.errors.
+            VersionWarning`) when another prt_sim version wrote it.
+        """
         path = Path(path)
-        with xr.open_dataset(path, engine=NETCDF_ENGINE) as root:
-            attrs = dict(root.attrs)
-        groups: dict[str, xr.Dataset | None] = {}
-        for g in cls._GROUPS:
-            try:
-                with xr.open_dataset(path, group=g, engine=NETCDF_ENGINE) as ds:
-                    groups[g] = ds.load()
-            except OSError:
-                groups[g] = None
+        attrs = open_result(path, _KIND)
+        groups = {g: _read_group(path, g) for g in cls._GROUPS}
+        for g in ("instruments", "patients"):
+            if groups[g] is None:
+                from .errors import DataFormatError
+
+                raise DataFormatError(f"simulation result without its {g!r} group", file=str(path))
         return cls(
             groups["instruments"], groups["latent"], groups["daily"], groups["patients"], attrs
         )
-
-
-def _population_process(
-    env: simpy.Environment,
-    tl: Timeline,
-    chunk: dict[str, Any],
-    key_sim: np.uint64,
-    key_obs: np.uint64,
-    protocol: Protocol,
-    p: Any,
-    tick,
-) -> Any:
-    """SimPy process: advance the chunk to each visit, observe, continue to the horizon."""
-    t = 0
-    stops = [(v.day - tl.start_day + 1, j, v) for j, v in enumerate(tl.visits)]
-    stops.append((tl.n_days, None, None))
-    for t_stop, j, visit in stops:
-        if t_stop > t:
-            engine.advance(
-                chunk["state"],
-                chunk["traits"],
-                chunk["pids"],
-                chunk["treating"],
-                chunk["attended"],
-                chunk["ring"],
-                key_sim,
-                tl.start_day,
-                t,
-                t_stop,
-                tl.education,
-                tl.exposure,
-                tl.placebo,
-                tl.session,
-                tl.self_guided,
-                tl.flare_multiplier,
-                protocol.attendance,
-                protocol.dropout,
-                p,
-                chunk["daily"],
-                0,
-            )
-            tick(len(chunk["pids"]) * (t_stop - t))
-            yield env.timeout(t_stop - t)
-            t = t_stop
-        if visit is not None:
-            engine.observe(
-                chunk["state"],
-                chunk["traits"],
-                chunk["ring"],
-                chunk["pids"],
-                key_obs,
-                visit.day,
-                visit.response,
-                p,
-                chunk["instruments"],
-                chunk["latent"],
-                j,
-            )
 
 
 def simulate(
@@ -189,7 +152,7 @@ def simulate(
     cohort : Cohort
         The patients.
     protocol : str or Protocol
-        A :class:`~prt_sim.protocols.Protocol` or a built-in name ("prt", "placebo",
+        A :class:`~prt_sim.model.protocols.Protocol` or a built-in name ("prt", "placebo",
         "usual_care", "none").
     horizon_days : int
         Last simulated study day (day 0 = T1), 1 to 36500. Default 400 covers the 12-month visit.
@@ -202,7 +165,7 @@ def simulate(
     visits : tuple of Visit, optional
         Assessment schedule (default: the trial's, up to the horizon).
     stress : tuple of StressPeriod
-        Periods of elevated flare-up rate.
+        Periods of elevated flare-up rate (starting on or before the horizon).
     record : {"instruments", "visits", "daily"}
         "instruments" (default): observed instruments at visits (5 x visits x 4 bytes per
         patient: 240 MB for 10**6 patients and 12 visits); "visits": plus 8 latent states at
@@ -239,22 +202,17 @@ def simulate(
                 f"{n} patients x {tl.n_days} days needs {need / 2**30:.1f} GiB; "
                 "simulate a subset (cohort[:k]) or use record='visits'",
             )
-    p = params.to_tuple()
-    key_sim = np.uint64(derive_key(seed, "simulate", "dynamics"))
-    key_obs = np.uint64(derive_key(seed, "simulate", "observe"))
-    key_up = np.uint64(derive_key(seed, "simulate", "uptake"))
-
-    instruments = np.empty((len(INSTRUMENTS), n_vis, n), dtype=np.float32)
-    latent = np.empty(
-        (len(engine.LATENT_VARS), n_vis if record != "instruments" else 0, n), dtype=np.float32
-    )
+    calendars = make_calendars([tl], [protocol])
+    draws = make_draws([params], [seed])
+    response = np.array([[v.response for v in tl.visits]])
+    latent_vars = engine.LATENT_VARS if record != "instruments" else ()
+    # Patient-first outputs: a chunk's rows are one contiguous block the kernels write in place.
+    out = make_observations(n, n_vis, latent=latent_vars)
     daily = np.empty(
-        (len(engine.DAILY_VARS), n, tl.n_days if record == "daily" else 0), dtype=np.float32
+        (n, len(engine.DAILY_VARS), tl.n_days if record == "daily" else 0), dtype=np.float32
     )
     treating = np.empty(n, dtype=bool)
     attended = np.zeros(n, dtype=np.int32)
-
-    from .rng import uniform_array
 
     total = n * tl.n_days
     show = progress if progress is not None else total > 5e7
@@ -265,31 +223,29 @@ def simulate(
         bar = tqdm(
             total=total, unit="patient-day", unit_scale=True, desc=f"simulate {protocol.name}"
         )
-    tick = bar.update if bar is not None else (lambda k: None)
     try:
         for lo in range(0, n, chunk_size):
             hi = min(n, lo + chunk_size)
             sub = cohort[lo:hi]
-            chunk = {
-                "state": sub.state_array(),
-                "traits": sub.traits_array(),
-                "pids": sub.patient_id,
-                "treating": uniform_array(key_up, sub.patient_id, np.uint64(0)) < protocol.uptake,
-                "attended": np.zeros(hi - lo, dtype=np.int32),
-                "ring": np.empty((7, hi - lo)),
-                # Views into the outputs: the kernels write each chunk in place (no copies).
-                "instruments": instruments[:, :, lo:hi],
-                "latent": latent[:, :, lo:hi],
-                "daily": daily[:, lo:hi, :],
-            }
-            started = chunk["treating"].copy()
-            engine.prime_ring(chunk["state"], chunk["traits"], chunk["ring"], p)
-            env = simpy.Environment(initial_time=tl.start_day)
-            env.process(_population_process(env, tl, chunk, key_sim, key_obs, protocol, p, tick))
-            env.run()
-            treating[lo:hi] = started
-            attended[lo:hi] = chunk["attended"]
-            del chunk
+            batch = make_patients(sub.trait_table(), sub.state_table(), sub.patient_id)
+            chunk_out = out._replace(
+                pain=out.pain[lo:hi],
+                observed=out.observed[lo:hi],
+                questionnaires=out.questionnaires[lo:hi],
+                latent=out.latent[lo:hi],
+            )
+            treating[lo:hi] = run(
+                batch,
+                calendars,
+                draws,
+                tl.visits,
+                response,
+                chunk_out,
+                n_days=tl.n_days,
+                daily=daily[lo:hi],
+                tick=bar.update if bar is not None else None,
+            )
+            attended[lo:hi] = batch.attended
     finally:
         if bar is not None:
             bar.close()
@@ -302,52 +258,50 @@ def simulate(
         "stress": [s.to_dict() for s in stress],
         "record": record,
         "n_patients": n,
-        "cohort": {k: v for k, v in cohort.meta.items()},
+        "cohort": dict(cohort.meta),
     }
-    attrs = provenance("simulation", seed, config)
+    attrs = provenance(_KIND, seed, config)
+    return _result(cohort, tl, out, daily, record, treating, attended, attrs)
+
+
+def _result(cohort, tl, out, daily, record, treating, attended, attrs) -> SimulationResult:
+    """Label the engine's arrays: instruments (NaN where a visit was not observed), latent
+    states, daily history, and the patients."""
     pid = cohort.patient_id.astype(np.int64)
     vcoords = {
         "patient": pid,
         "visit": [v.name for v in tl.visits],
         "day": ("visit", np.array([v.day for v in tl.visits], dtype=np.int64)),
     }
-    ins = xr.Dataset(
-        {name: (("patient", "visit"), instruments[k].T) for k, name in enumerate(INSTRUMENTS)},
-        coords=vcoords,
-        attrs=attrs,
-    )
-    for name, (unit, desc) in _INSTRUMENT_DOC.items():
-        ins[name].attrs.update(units=unit, long_name=desc)
+    missing = ~out.observed
+    scores = {"pain_avg": out.pain}
+    scores |= {k: out.questionnaires[:, q] for q, k in enumerate(QUESTIONNAIRES)}
+    data = {}
+    for name, ins in INSTRUMENTS.items():
+        v = scores[name]
+        v[missing] = np.nan
+        data[name] = xr.Variable(
+            ("patient", "visit"), v, attrs={"units": ins.unit, "long_name": ins.long_name}
+        )
+    ins_ds = xr.Dataset(data, coords=vcoords, attrs=attrs)
     lat = None
     if record != "instruments":
         lat = xr.Dataset(
-            {
-                name: (("patient", "visit"), latent[k].T)
-                for k, name in enumerate(engine.LATENT_VARS)
-            },
+            {name: (("patient", "visit"), out.latent[:, k]) for k, name in
+             enumerate(engine.LATENT_VARS)},
             coords=vcoords,
             attrs=attrs,
-        )
+        )  # fmt: skip
     day_ds = None
     if record == "daily":
         day_ds = xr.Dataset(
-            {name: (("patient", "day"), daily[k]) for k, name in enumerate(engine.DAILY_VARS)},
+            {name: (("patient", "day"), daily[:, k]) for k, name in enumerate(engine.DAILY_VARS)},
             coords={"patient": pid, "day": tl.days},
             attrs=attrs,
         )
-        sess = xr.DataArray(tl.session, dims="day", coords={"day": tl.days})
-        day_ds["session_day"] = sess
+        day_ds["session_day"] = xr.DataArray(tl.session, dims="day", coords={"day": tl.days})
     patients = cohort.to_dataset()
     patients["started_treatment"] = ("patient", treating)
     patients["sessions_attended"] = ("patient", attended)
     patients.attrs.update(attrs)
-    return SimulationResult(ins, lat, day_ds, patients, attrs)
-
-
-_INSTRUMENT_DOC = {
-    "pain_avg": ("points (0-10)", "BPI average pain in the last week"),
-    "tsk11": ("sum (11-44)", "Tampa Scale of Kinesiophobia, 11 items"),
-    "pcs": ("sum (0-52)", "Pain Catastrophizing Scale"),
-    "attrib_mb": ("count (0-3)", "attributed causes of pain coded mind-brain"),
-    "odi": ("percent (0-100)", "Oswestry Disability Index"),
-}
+    return SimulationResult(ins_ds, lat, day_ds, patients, attrs)

@@ -6,7 +6,9 @@ cannot draw from pytest fixtures.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import prt_sim as ps
-from prt_sim.dynamics import STATE_RANGES, TRAIT_RANGES, Drive, Shocks, State, Traits
-from prt_sim.params import ModelParams
+from prt_sim.model.dynamics import STATE_RANGES, TRAIT_RANGES, Drive, Shocks, State, Traits
+from prt_sim.model.params import ModelParams
 
 #: Settings of the property tests (applied per test, so other test modules keep their own):
 #: numba compiles on first call, so no per-example deadline; modest example counts keep it fast.
@@ -143,3 +145,21 @@ def cohort_2000() -> ps.Cohort:
 def short_visits() -> tuple[ps.Visit, ...]:
     """Trial visits up to post (day 30)."""
     return tuple(v for v in ps.trial_visits() if v.day <= 30)
+
+
+#: The public Ashar 2022 files (never copied into the repository): beside it, or PRT_SIM_DATA.
+PUBLIC_DATA = Path(
+    os.environ.get(
+        "PRT_SIM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "ashar2022"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def public_data():
+    """The trial's patient-level records (the wide public file); CI must have them."""
+    if not (PUBLIC_DATA / ps.data.WIDE_FILE).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"public data missing in CI: {PUBLIC_DATA}")
+        pytest.skip(f"public data not found at {PUBLIC_DATA} (set PRT_SIM_DATA)")
+    return ps.data.load_ashar2022_wide(PUBLIC_DATA)

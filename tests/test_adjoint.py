@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prt_sim.adjoint import daily_step_vjp, daily_step_vjp_jit
-from prt_sim.dynamics import Drive, Shocks, State, Traits, daily_step, daily_step_jit
-from prt_sim.params import DynParams, ModelParams
+from prt_sim.model.adjoint import daily_step_vjp, daily_step_vjp_jit
+from prt_sim.model.dynamics import Drive, Shocks, State, Traits, daily_step, daily_step_jit
+from prt_sim.model.params import DynParams, ModelParams
 
 
 def _random_point(rng: np.random.Generator, dt: float):

@@ -50,19 +50,35 @@ def test_plots_take_ax_and_return_figure(arms, daily):
         (plotting.plot_arm_means, (arms["prt"], "tsk11")),
     ]
     for ax, (fn, args) in zip(axes.flat, calls):
-        assert fn(*args, ax=ax) is fig
+        assert fn(*args, ax=ax) == (fig, ax)
         assert ax.has_data()
     plt.close(fig)
 
 
 def test_plots_without_ax_make_a_figure(arms):
-    fig = plotting.plot_arm_means(arms, observed={"prt": {30: 1.18}})
-    assert fig.axes and len(fig.axes[0].lines) == 3  # two arms + one observed series
+    fig, ax = plotting.plot_arm_means(arms, observed={"prt": {30: 1.18}})
+    assert fig.axes == [ax] and len(ax.lines) == 3  # two arms + one observed series
+    plt.close(fig)
+
+
+def test_plots_never_change_the_backend(arms, monkeypatch):
+    """Plotting leaves the backend to the user: matplotlib.use is never called, whatever
+    DISPLAY says."""
+    import matplotlib
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a plot changed matplotlib's backend")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    before = matplotlib.get_backend()
+    fig, _ = plotting.plot_pain_free(arms)
+    assert matplotlib.get_backend() == before
     plt.close(fig)
 
 
 def test_plot_arm_means_draws_the_simulated_mean(arms):
-    fig = plotting.plot_arm_means(arms["prt"], "pain_avg")
+    fig, _ = plotting.plot_arm_means(arms["prt"], "pain_avg")
     line = fig.axes[0].lines[0]
     expected = arms["prt"].instruments.pain_avg.mean("patient").values
     np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
@@ -200,7 +216,8 @@ def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
         )
         == 2
     )
-    assert "--data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nothing.csv" in err and "file not found" in err
 
 
 @pytest.mark.example

@@ -11,10 +11,11 @@ from conftest import assert_state_in_ranges
 from scipy import stats
 
 import prt_sim as ps
-from prt_sim import cohorts
-from prt_sim.cohorts import entry_state_pain, latent_from_readings
-from prt_sim.dynamics import TRAIT_RANGES, Drive, Shocks, daily_step, pain
-from prt_sim.timeline import RECALL_DAYS
+from prt_sim.model import baseline as cohorts
+from prt_sim.model.baseline import PAIN_RANGE, entry_state_pain
+from prt_sim.model.dynamics import TRAIT_RANGES, Drive, Shocks, daily_step, pain
+from prt_sim.model.instruments import latent_from_readings
+from prt_sim.model.timeline import RECALL_DAYS
 
 # Latent states at visits are opt-in (record="visits").
 simulate_visits = functools.partial(ps.simulate, record="visits")
@@ -22,8 +23,8 @@ simulate_visits = functools.partial(ps.simulate, record="visits")
 
 def _assert_cohorts_equal(a: ps.Cohort, b: ps.Cohort) -> None:
     np.testing.assert_array_equal(a.patient_id, b.patient_id)
-    np.testing.assert_array_equal(a.traits_array(), b.traits_array())
-    np.testing.assert_array_equal(a.state_array(), b.state_array())
+    np.testing.assert_array_equal(a.trait_table(), b.trait_table())
+    np.testing.assert_array_equal(a.state_table(), b.state_table())
     assert set(a.baseline) == set(b.baseline)
     for k in a.baseline:
         np.testing.assert_array_equal(a.baseline[k], b.baseline[k], err_msg=k)
@@ -46,7 +47,7 @@ def test_same_seed_same_cohort_different_seed_different():
     a = ps.Cohort.from_trial_baseline(200, seed=1)
     _assert_cohorts_equal(a, ps.Cohort.from_trial_baseline(200, seed=1))
     b = ps.Cohort.from_trial_baseline(200, seed=2)
-    assert not np.array_equal(a.traits_array(), b.traits_array())
+    assert not np.array_equal(a.trait_table(), b.trait_table())
     assert not np.array_equal(a.baseline["pain"], b.baseline["pain"])
 
 
@@ -92,7 +93,7 @@ def test_baseline_marginals_and_rank_correlations_follow_spec():
     ]:
         assert abs(b[var].mean() - mean) < 0.01, var
     assert abs(np.median(b["chronicity"]) - spec.chronicity_median) < 0.4
-    for (u, v), rho in cohorts._SPEARMAN.items():
+    for (u, v), rho in ps.model.cohorts._SPEARMAN.items():
         r = stats.spearmanr(b[u], b[v]).statistic
         assert abs(r - rho) < 0.05, (u, v, r, rho)
     # belief enters independent of the others
@@ -192,7 +193,7 @@ def test_entry_shift_with_any_valid_fluctuation_params(changes):
         assert "entry_shift" in str(e) or "fluct_" in str(e)
     else:
         assert_state_in_ranges(c.state)
-        assert np.isfinite(c.state_array()).all()
+        assert np.isfinite(c.state_table()).all()
 
 
 # -- from_records -------------------------------------------------------------------------------
@@ -215,9 +216,11 @@ def test_from_records_dict_and_dataframe_agree():
     _assert_cohorts_equal(a, b)
     assert len(a) == 40
     np.testing.assert_array_equal(a.patient_id, np.arange(40))
-    np.testing.assert_allclose(a.baseline["fear"], np.clip((rec["tsk11"] - 11) / 33, 0.01, 1))
+    np.testing.assert_allclose(a.baseline["fear"], (rec["tsk11"] - 11) / 33)
     np.testing.assert_allclose(a.baseline["avoidance"], rec["odi"] / 100)
-    np.testing.assert_allclose(a.baseline["pain"], np.clip(rec["pain_avg"], 0.3, 10))
+    # the one steady-pain range of every cohort and model (records of 0 and 10 included)
+    np.testing.assert_allclose(a.baseline["pain"], np.clip(rec["pain_avg"], *PAIN_RANGE))
+    assert rec["pain_avg"].min() == 0 and rec["pain_avg"].max() == 10
 
 
 def test_from_records_fills_missing_optional_columns_with_spec_means():
@@ -301,7 +304,7 @@ def test_records_latent_removes_the_recorded_excess_and_fills_missing_with_the_l
     spec, params = ps.CohortSpec(), ps.ModelParams()
     p = params.to_tuple()
     values = {"tsk11": np.array([23.0, np.nan]), "pcs": np.array([np.nan, 10.0])}
-    lat = cohorts.records_latent(values, spec, p, 0.5)
+    lat = cohorts.records_latent(values, spec, p, 0.5, np.full(2, 3.0))
     entry = entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1)
     np.testing.assert_allclose(lat["fear"][0], 12 / 33 - params.tsk11_pain_state * 0.5)
     np.testing.assert_allclose(lat["fear"][1], spec.fear_mean - params.tsk11_pain_state * entry)

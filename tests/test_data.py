@@ -17,7 +17,6 @@ import pytest
 import xarray as xr
 
 import prt_sim as ps
-from prt_sim import published
 from prt_sim.data import (
     HEALTHY_CONTROL,
     MEASURES,
@@ -26,6 +25,7 @@ from prt_sim.data import (
     TrialData,
     load_ashar2022_two_visit,
     load_ashar2022_wide,
+    published,
     published_ashar2022,
 )
 from prt_sim.errors import DataFormatError, ValidationError

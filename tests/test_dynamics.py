@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prt_sim import ModelParams
-from prt_sim import dynamics as dyn
-from prt_sim.dynamics import (
+from prt_sim.model import dynamics as dyn
+from prt_sim.model.dynamics import (
     STATE_RANGES,
     TRAIT_RANGES,
     Drive,

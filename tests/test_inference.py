@@ -57,8 +57,8 @@ def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol):
     grid = build_grid({"arm": protocol}, visits, horizon_days=250, daily=True)
     week, vstate, _ = skeleton_forward(
         grid,
-        cohort.traits_array(),
-        cohort.state_array(),
+        cohort.trait_table().T,
+        cohort.state_table().T,
         np.zeros(12, dtype=np.int64),
         np.ones(12),
         np.array(QUIET.to_tuple()),
@@ -79,7 +79,7 @@ def test_coarse_grid_stays_close_to_the_daily_map():
     prots = {"prt": ps.protocols.PRT(), "usual_care": ps.protocols.UsualCare()}
     visits = ps.trial_visits()
     c = ps.Cohort.from_trial_baseline(40, seed=2)
-    tr, ini = np.tile(c.traits_array(), 2), np.tile(c.state_array(), 2)
+    tr, ini = np.tile(c.trait_table().T, 2), np.tile(c.state_table().T, 2)
     arm, treat = np.repeat([0, 1], 40), np.ones(80)
     pv = np.array(ps.ModelParams().to_tuple())
     daily = build_grid(prots, visits, daily=True)
@@ -104,7 +104,7 @@ def test_skeleton_gradient_matches_finite_differences():
     assert grid.visit_step[1] == grid.visit_step[2]
     assert grid.dt[grid.visit_step[3]] == 3.0
     c = ps.Cohort.from_trial_baseline(3, seed=8)
-    tr, ini = np.tile(c.traits_array(), 2), np.tile(c.state_array(), 2)
+    tr, ini = np.tile(c.trait_table().T, 2), np.tile(c.state_table().T, 2)
     arm, treat = np.repeat([0, 1], 3), np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
     pv = np.array(ps.ModelParams().to_tuple())
     rng = np.random.default_rng(0)
@@ -135,7 +135,7 @@ def test_skeleton_gradient_matches_finite_differences():
         num = (obj(tr, ini + e, pv, 1.3) - obj(tr, ini - e, pv, 1.3)) / (2 * h)
         np.testing.assert_allclose(g_ini[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
     # (fluct_persistence counts: the initial fluctuation carries the entry excess.)
-    for j, name in enumerate(ps.params.DynParams._fields):
+    for j, name in enumerate(ps.model.params.DynParams._fields):
         step = h * max(1.0, abs(pv[j]))
         e = np.zeros_like(pv)
         e[j] = step
@@ -255,19 +255,19 @@ def test_skeleton_fluctuation_at_visits_is_the_decayed_entry_excess():
     """The fluctuation slot of the skeleton's visit states (what the questionnaire readings load
     on) is the entry excess after visit.day - start_day + 1 daily updates, on the coarse grid
     too."""
-    from prt_sim.cohorts import entry_fluctuation, entry_state_pain
+    from prt_sim.model.baseline import entry_fluctuation, entry_state_pain
 
     p = ps.ModelParams()
     prots = {"usual_care": ps.protocols.UsualCare()}
     visits = ps.trial_visits()
     c = ps.Cohort.from_trial_baseline(4, seed=3)
-    ini = c.state_array().copy()
+    ini = c.state_table().T.copy()
     ini[5] = entry_fluctuation(0.0, 1.4, p.to_tuple())
     pv = np.array(p.to_tuple())
     for daily in (True, False):
         grid = build_grid(prots, visits, daily=daily)
         _, vstate, _ = skeleton_forward(
-            grid, c.traits_array(), ini, np.zeros(4, int), np.ones(4), pv
+            grid, c.trait_table().T, ini, np.zeros(4, int), np.ones(4), pv
         )
         for j, v in enumerate(visits):
             steps = v.day - grid.start_day + 1

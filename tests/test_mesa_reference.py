@@ -17,11 +17,17 @@ import pytest
 pytest.importorskip("mesa")
 
 from prt_sim import Cohort, ModelParams, engine, simulate  # noqa: E402
-from prt_sim.dynamics import State  # noqa: E402
-from prt_sim.protocols import PRT  # noqa: E402
-from prt_sim.protocols import get as get_protocol  # noqa: E402
-from prt_sim.rng import derive_key, uniform_array  # noqa: E402
-from prt_sim.timeline import build_timeline  # noqa: E402
+from prt_sim.model.dynamics import State  # noqa: E402
+from prt_sim.model.protocols import PRT  # noqa: E402
+from prt_sim.model.protocols import get as get_protocol  # noqa: E402
+from prt_sim.model.timeline import build_timeline  # noqa: E402
+from prt_sim.runner import (  # noqa: E402
+    make_calendars,
+    make_draws,
+    make_observations,
+    make_patients,
+    run,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from mesa_reference import run_mesa  # noqa: E402
@@ -45,48 +51,23 @@ PROTOCOLS = {
 
 
 def engine_final(cohort, protocol, horizon_days, seed, params=None):
-    """Run the numba kernel in float64 exactly as simulate() does; return final arrays."""
+    """Run the engine in float64 through the calendar runner exactly as simulate() does;
+    return the final state, pain memory, treatment status and sessions attended (field-major,
+    as the reference stores them)."""
     protocol = get_protocol(protocol)
-    p = (params or ModelParams()).to_tuple()
     tl = build_timeline(protocol, horizon_days=horizon_days)
-    key_sim = np.uint64(derive_key(seed, "simulate", "dynamics"))
-    key_up = np.uint64(derive_key(seed, "simulate", "uptake"))
-    n = len(cohort)
-    state, traits, pids = cohort.state_array(), cohort.traits_array(), cohort.patient_id
-    treating = uniform_array(key_up, pids, np.uint64(0)) < protocol.uptake
-    attended = np.zeros(n, dtype=np.int32)
-    ring = np.empty((7, n))
-    daily = np.empty((len(engine.DAILY_VARS), n, 0), dtype=np.float32)
-    engine.prime_ring(state, traits, ring, p)
-    # simulate() stops the kernel after each visit day to observe
-    stops = sorted({v.day - tl.start_day + 1 for v in tl.visits} | {tl.n_days})
-    t = 0
-    for t_stop in stops:
-        engine.advance(
-            state,
-            traits,
-            pids,
-            treating,
-            attended,
-            ring,
-            key_sim,
-            tl.start_day,
-            t,
-            t_stop,
-            tl.education,
-            tl.exposure,
-            tl.placebo,
-            tl.session,
-            tl.self_guided,
-            tl.flare_multiplier,
-            protocol.attendance,
-            protocol.dropout,
-            p,
-            daily,
-            0,
-        )
-        t = t_stop
-    return state, ring, treating, attended
+    batch = make_patients(cohort.trait_table(), cohort.state_table(), cohort.patient_id)
+    out = make_observations(len(cohort), len(tl.visits))
+    run(
+        batch,
+        make_calendars([tl], [protocol]),
+        make_draws([params or ModelParams()], [seed]),
+        tl.visits,
+        np.ones((1, len(tl.visits))),
+        out,
+        n_days=tl.n_days,
+    )
+    return batch.state.T, batch.ring.T, batch.treating, batch.attended
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 
 import numpy as np
 import pytest
@@ -53,3 +54,46 @@ def test_graph_key_tracks_the_model():
     assert a == graph_key(ps.TrialModel(data, n_agents=4).model)  # stable
     assert a != graph_key(ps.TrialModel(data, n_agents=5).model)  # other agents
     assert a != graph_key(ps.TrialModel(data.subset(max_day=30), n_agents=4).model)
+
+
+@pytest.mark.slow
+def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path):
+    from prt_sim.inference import nutpie_cache
+
+    model = ps.TrialModel(ps.data.published_ashar2022(), n_agents=4).model
+    compile_nutpie(model)  # the record exists now
+    path = nutpie_cache._record_path(graph_key(model))
+    assert path.exists()
+    for garbage in ("{not json", '{"format": "prt_sim-nutpie-cache-v1", "n_dim": 3}', ""):
+        path.write_text(garbage)
+        compiled = compile_nutpie(model)
+        x = np.zeros(compiled.n_dim)
+        code, lp, _ = _call(compiled, x)
+        assert code == 0 and np.isfinite(lp)
+        assert json.loads(path.read_text())["n_dim"] == compiled.n_dim  # rewritten, valid
+
+
+def test_the_cache_keeps_a_bounded_number_of_records(tmp_path, monkeypatch):
+    """Records beyond MAX_RECORDS go, least recently used first, with the callback files only
+    they point to."""
+    import os
+    import time
+
+    from prt_sim.inference import nutpie_cache
+
+    monkeypatch.setattr(nutpie_cache, "cache_dir", lambda: tmp_path)
+    for k in range(5):
+        rec = {"cfuncs": [["logp", "sig", f"key{k}", {}], ["expand", "sig", "shared", {}]]}
+        p = tmp_path / f"prt_sim_nutpie-{k}.json"
+        p.write_text(json.dumps(rec))
+        (tmp_path / f"nutpie_logp_cached-key{k}.py311.nbi").write_text("x")
+        os.utime(p, (time.time() - 100 + k, time.time() - 100 + k))  # record 4 newest
+    (tmp_path / "nutpie_expand_cached-shared.py311.nbi").write_text("x")
+    nutpie_cache._prune(keep=2)
+    left = sorted(p.name for p in tmp_path.glob("prt_sim_nutpie-*.json"))
+    assert left == ["prt_sim_nutpie-3.json", "prt_sim_nutpie-4.json"]
+    assert sorted(p.name for p in tmp_path.glob("*key*.nbi")) == [
+        "nutpie_logp_cached-key3.py311.nbi",
+        "nutpie_logp_cached-key4.py311.nbi",
+    ]
+    assert (tmp_path / "nutpie_expand_cached-shared.py311.nbi").exists()  # still used

@@ -10,8 +10,8 @@ import pytest
 
 import prt_sim as ps
 from prt_sim import protocols
-from prt_sim.protocols import PRT_SESSION_DAYS
-from prt_sim.timeline import DAYS_PER_MONTH, RECALL_DAYS, build_timeline, trial_visits
+from prt_sim.model.protocols import PRT_SESSION_DAYS
+from prt_sim.model.timeline import DAYS_PER_MONTH, RECALL_DAYS, build_timeline, trial_visits
 
 # Latent states at visits are opt-in (record="visits").
 simulate_visits = functools.partial(ps.simulate, record="visits")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import prt_sim as ps
-from prt_sim.cohorts import entry_state_pain, window_to_state
+from prt_sim.model.baseline import entry_state_pain, window_to_state
 
 pd = pytest.importorskip("pandas")
 

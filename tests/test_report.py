@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import prt_sim as ps
-import prt_sim.published
+import prt_sim.data.published
 from prt_sim.cli import main
 from prt_sim.forecasting import load_forecast
 from prt_sim.report import SUMMARY_YEARS, build_summary
@@ -136,7 +136,7 @@ def test_forecast_in_report_has_provenance(report):
     cfg = json.loads(ds.attrs["config"])
     assert ds.attrs["seed"] == 3 and ds.attrs["prt_sim_version"] == ps.__version__
     assert [c["name"] for c in cfg["scenarios"]] == ["as_randomized", "boosters", "no_treatment"]
-    assert cfg["n_patients"] == ps.published.ARMS  # trial-size arms
+    assert cfg["n_patients"] == ps.data.published.ARMS  # trial-size arms
 
 
 @pytest.mark.slow
@@ -149,10 +149,11 @@ def test_fit_plots_take_ax_and_return_the_figure(report):
     data = ps.data.published_ashar2022()
     for measure in ("pain_mean", "pain_free_share", "tsk11_mean"):
         fig, ax = plt.subplots()
-        assert plotting.plot_ppc(idata, data, measure=measure, ax=ax) is fig
+        assert plotting.plot_ppc(idata, data, measure=measure, ax=ax) == (fig, ax)
         assert len(ax.lines) >= 6  # predicted + observed per arm
         plt.close(fig)
     fig, ax = plt.subplots()
     prior = ps.inference.DEFAULT_PRIORS["exposure_learning"]
-    assert plotting.plot_posterior(idata, "exposure_learning", prior=prior, ax=ax) is fig
+    assert plotting.plot_posterior(idata, "exposure_learning", prior=prior, ax=ax) == (fig, ax)
+    assert ax.get_ylabel() == "density" and "1/dose" in ax.get_xlabel()  # units on the axis
     plt.close(fig)

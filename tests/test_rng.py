@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from prt_sim import ValidationError, rng
+from prt_sim import ValidationError
+from prt_sim.model import rng
 
 U64 = st.integers(0, 2**64 - 1)
 

@@ -18,11 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import prt_sim as ps
-from prt_sim import dynamics as dyn
 from prt_sim import engine, protocols
-from prt_sim.dynamics import STATE_RANGES, Drive, Shocks
-from prt_sim.instruments import INSTRUMENT_RANGES, INSTRUMENTS
-from prt_sim.timeline import build_timeline
+from prt_sim.model import dynamics as dyn
+from prt_sim.model.dynamics import STATE_RANGES, Drive, Shocks
+from prt_sim.model.instruments import INSTRUMENT_RANGES, INSTRUMENTS
+from prt_sim.model.timeline import build_timeline
 
 # Latent states at visits are opt-in (record="visits").
 simulate_visits = functools.partial(ps.simulate, record="visits")

@@ -11,8 +11,8 @@ import pytest
 
 import prt_sim as ps
 from prt_sim import DataFormatError, ValidationError, protocols
-from prt_sim.cohorts import BASELINE_VARS
-from prt_sim.timeline import build_timeline
+from prt_sim.model.baseline import BASELINE_VARS
+from prt_sim.model.timeline import build_timeline
 
 
 def _raises(exc, fn, *args, must=(), **kwargs):
@@ -187,9 +187,9 @@ def test_duplicate_session_day():
     )
     _raises(
         ValidationError,
-        protocols.PRT().with_boosters,
-        [14],
-        must=("Protocol.sessions.day=14", "at most one session per day"),
+        protocols.PRT().with_boosters([180]).with_boosters,
+        [180],
+        must=("Protocol.sessions.day=180", "at most one session per day"),
     )
 
 
@@ -273,7 +273,7 @@ def test_visits_must_be_visits():
         protocols.NoTreatment(),
         horizon_days=10,
         visits=(("t1", 0),),
-        must=("visits[0]", "a prt_sim.timeline.Visit"),
+        must=("visits[0]", "a prt_sim.Visit"),
     )
 
 

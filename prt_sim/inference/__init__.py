@@ -1,12 +1,18 @@
-"""Bayesian calibration of the patient model with PyMC.
+"""Bayesian calibration of the patient model with PyMC, and the checks every fit gets.
 
 - :mod:`~prt_sim.inference.grid`: the skeleton's time grid;
 - :mod:`~prt_sim.inference.skeleton`: surrogate agents run with the simulator's daily update
   and its adjoint, as a PyTensor Op;
 - :mod:`~prt_sim.inference.priors`: fitted parameters and their priors;
-- :mod:`~prt_sim.inference.model`: the PyMC model of a trial;
-- :mod:`~prt_sim.inference.trial_model`: :class:`TrialModel` (fit, diagnostics, posterior
-  predictive with the full simulator, save/load).
+- :mod:`~prt_sim.inference.observation`: what an agent predicts about each recorded measure;
+- :mod:`~prt_sim.inference.arm_model`, :mod:`~prt_sim.inference.patient_model`: the PyMC
+  models of arm-level figures and of patient records;
+- :mod:`~prt_sim.inference.sampler`, :mod:`~prt_sim.inference.nutpie_cache`: NUTS with progress
+  in logs, and nutpie's compiled model cached across processes;
+- :mod:`~prt_sim.inference.posterior`: posterior draws as simulator inputs;
+- :mod:`~prt_sim.inference.checks`: posterior predictive replicates, PPC table, mediation;
+- :mod:`~prt_sim.inference.trial_model`: :class:`TrialModel` (configuration, fit, diagnostics,
+  checks, forecasts, save/load).
 """
 
 from .priors import DEFAULT_PRIORS, Prior, prior_table

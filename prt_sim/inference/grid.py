@@ -1,11 +1,16 @@
 """The time grid of the deterministic skeleton used for inference.
 
-The skeleton runs the same :func:`prt_sim.dynamics.daily_step` as the simulator, with expected
-shocks. Steps are one day wherever anything happens (sessions, the treatment period, the 7 days
+The skeleton runs the same :func:`prt_sim.model.dynamics.daily_step` as the simulator, with
+expected shocks. Steps are one day wherever anything happens (sessions, the treatment period, the 7 days
 recalled at the early visits) and up to ``max_dt`` days elsewhere, using the step length ``dt``
-of :class:`prt_sim.dynamics.Drive`; a quiet later visit's 7 recalled days are two steps (4 and 3
-days). ``daily=True`` (``build_arm_model(daily_grid=True)``) reproduces the simulator's daily
-map exactly.
+of :class:`prt_sim.model.dynamics.Drive`; a quiet later visit's 7 recalled days are two steps (4
+and 3 days). ``daily=True`` (``build_arm_model(daily_grid=True)``) reproduces the simulator's
+daily map exactly.
+
+Treatment reaches an agent as its expectation: a session's attendance is the probability of
+attending it, given the sessions before it (attendance, then dropout after each attended one),
+and the self-guided dose is scaled by the probability of not having dropped out by that day, as
+the engine stops a patient's self-guided use when they drop out.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ValidationError, check_int
-from ..protocols import Protocol
-from ..timeline import RECALL_DAYS, Visit, build_timeline
+from ..model.calendar import RECALL_DAYS
+from ..model.protocols import Protocol
+from ..model.timeline import Visit, build_timeline
 
 __all__ = ["SkeletonGrid", "build_grid", "QUIET_AFTER_DAYS"]
 
@@ -31,7 +37,8 @@ class SkeletonGrid:
     """Calendar of the skeleton, shared by all arms.
 
     Arrays indexed ``[arm, step]`` hold each step's total session doses, the mean daily
-    self-guided dose and flare multiplier, and the expected attendance of a session; ``dt[step]``
+    self-guided dose (times the probability of still being in treatment), the mean flare
+    multiplier, and the expected attendance of a session; ``dt[step]``
     is the step length in days. ``pain_weight[step, visit]`` is the weight of a step's pain in a
     visit's 7-day recall mean; ``visit_step[visit]`` is the step ending on the visit day.
     """
@@ -161,6 +168,9 @@ def build_grid(
         att = np.where(
             sess, p.attendance * (1.0 - p.attendance * p.dropout) ** np.maximum(m, 0), 0.0
         )
+        # Still in treatment at the end of a day: not dropped out at any session so far. The
+        # engine decides dropout before that day's self-guided dose, so the session counts.
+        daily_arrays["self_guided"] *= (1.0 - p.attendance * p.dropout) ** np.cumsum(sess)
         for k, (a0, a1) in enumerate(zip(lo, hi)):
             out["education"][ai, k] = daily_arrays["education"][a0:a1].sum()
             out["exposure"][ai, k] = daily_arrays["exposure"][a0:a1].sum()

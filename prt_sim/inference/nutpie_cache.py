@@ -17,10 +17,16 @@ hits, because its cfunc closes over generated functions that hash differently in
    besides the callbacks (dimensions, variable names, slices and shapes, shared-variable
    names); on a hit, PyTensor's rewrites are skipped altogether.
 
-Measured (``docs/performance.md``): compile 25 s -> 1.6 s with warm caches. Any failure (a
-nutpie or PyTensor version whose internals differ, a graph PyTensor cannot key, a cache miss)
-falls back to ``nutpie.compile_pymc_model``, so results never depend on the cache: the compiled
-functions are the same code either way (a test compares log densities and gradients).
+Measured (``docs/performance.md``): compile 25 s -> 1.6 s with warm caches. The model is
+compiled with IEEE-strict math (:func:`strict_math`), and a cold compile writes the cache and
+then loads the callbacks exactly as a warm one does, so the same seed gives the same draws, cold
+or warm (tested). A corrupt or
+stale record is recompiled and rewritten; any other failure (a nutpie or PyTensor version whose
+internals differ, a graph PyTensor cannot key) falls back to ``nutpie.compile_pymc_model``.
+
+The cache lives in PyTensor's numba cache folder (:func:`cache_dir`, ``<compiledir>/numba``;
+``PYTENSOR_FLAGS=base_compiledir=...`` moves it, and deleting it is always safe). It keeps at
+most :data:`MAX_RECORDS` records, dropping the least recently used with their callbacks.
 """
 
 from __future__ import annotations
@@ -33,7 +39,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["compile_nutpie", "graph_key", "cached_compile"]
+__all__ = [
+    "compile_nutpie",
+    "graph_key",
+    "cached_compile",
+    "strict_math",
+    "cache_dir",
+    "MAX_RECORDS",
+]
+
+#: Records kept (the least recently used go first, with the compiled callbacks they point to).
+MAX_RECORDS = 32
 
 _FORMAT = "prt_sim-nutpie-cache-v1"
 
@@ -80,7 +96,8 @@ def _key(*parts) -> str:
     import pytensor
 
     h = hashlib.sha256()
-    for p in (_FORMAT, nutpie.__version__, numba.__version__, pytensor.__version__, *parts):
+    flags = f"fastmath={pytensor.config.numba__fastmath}"
+    for p in (_FORMAT, nutpie.__version__, numba.__version__, pytensor.__version__, flags, *parts):
         h.update(repr(p).encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -260,10 +277,40 @@ def graph_key(model) -> str:
     return _key("graph", h.hexdigest())
 
 
-def _record_path(key: str) -> Path:
+def cache_dir() -> Path:
+    """Where the cache lives: PyTensor's numba cache folder, ``<compiledir>/numba`` (set
+    ``PYTENSOR_FLAGS=base_compiledir=...`` to move it; deleting it is always safe)."""
     from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
-    return Path(NUMBA_CACHE_PATH) / f"prt_sim_nutpie-{key}.json"
+    return Path(NUMBA_CACHE_PATH)
+
+
+def _record_path(key: str) -> Path:
+    return cache_dir() / f"prt_sim_nutpie-{key}.json"
+
+
+def _prune(keep: int = MAX_RECORDS) -> None:
+    """Keep the ``keep`` most recently used records; delete the others and the compiled
+    callbacks (numba cache files named after their content keys) only they point to."""
+    records = sorted(
+        cache_dir().glob("prt_sim_nutpie-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    kept, dropped = records[:keep], records[keep:]
+    if not dropped:
+        return
+
+    def keys(path: Path) -> set[str]:
+        try:
+            return {c[2] for c in json.loads(path.read_text())["cfuncs"]}
+        except Exception:
+            return set()
+
+    live = set().union(*(keys(p) for p in kept)) if kept else set()
+    for path in dropped:
+        for key in keys(path) - live:
+            for f in cache_dir().glob(f"*{key}*"):
+                f.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def _load_hit(model, record):
@@ -342,34 +389,59 @@ def _signature(kind: str):
     return types.int64(types.uint64, types.uint64, f64p, f64p, types.voidptr)
 
 
+@contextmanager
+def strict_math():
+    """PyTensor's numba code without fast-math flags, for as long as the block runs.
+
+    With fast math, LLVM may reassociate and contract floating-point operations differently
+    depending on how the compiled pieces are linked: a model compiled in this process (a cold
+    cache) and the same model loaded from the cache (warm) then give gradients a few ulps apart,
+    and NUTS turns that into different draws for the same seed. IEEE-strict code computes the
+    same numbers however it was linked (``tests/test_compile_determinism.py``).
+    """
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
+
+
 def compile_nutpie(model, *, cache: bool = True):
-    """``nutpie.compile_pymc_model(model)``, cached on disk across processes (see the module
-    docstring); falls back to nutpie's own compile on any failure."""
+    """``nutpie.compile_pymc_model(model)`` with IEEE-strict math (:func:`strict_math`), cached
+    on disk across processes (see the module docstring); falls back to nutpie's own compile on
+    any failure."""
     import nutpie
 
-    if not cache:
-        return nutpie.compile_pymc_model(model)
-    try:
-        key = graph_key(model)
-        path = _record_path(key)
-        if path.exists():
-            try:
-                return _load_hit(model, json.loads(path.read_text()))
-            except Exception:  # a stale or partial entry: recompile and rewrite it
-                pass
-        compiled, record = _compile_keyed(model)
-        if record is not None:
-            from ..io import write_text
+    with strict_math():
+        if not cache:
+            return nutpie.compile_pymc_model(model)
+        try:
+            key = graph_key(model)
+            path = _record_path(key)
+            if path.exists():
+                try:
+                    hit = _load_hit(model, json.loads(path.read_text()))
+                    path.touch()  # recently used: pruned last
+                    return hit
+                except Exception:  # a corrupt, stale or partial entry: recompile, rewrite it
+                    pass
+            compiled, record = _compile_keyed(model)
+            if record is not None:
+                from ..io import write_text
 
-            write_text(path, json.dumps(record))
-        return compiled
-    except Exception as err:  # internals changed: nutpie's own (uncached) compile
-        warnings.warn(
-            f"nutpie compile cache unavailable ({type(err).__name__}: {err}); compiling uncached",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return nutpie.compile_pymc_model(model)
+                write_text(path, json.dumps(record))
+                _prune()
+                # The sampler always runs the callbacks as a cache hit loads them, whether the
+                # cache was cold or warm.
+                compiled = _load_hit(model, record)
+            return compiled
+        except Exception as err:  # internals changed: nutpie's own (uncached) compile
+            warnings.warn(
+                f"nutpie compile cache unavailable ({type(err).__name__}: {err}); "
+                "compiling uncached",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return nutpie.compile_pymc_model(model)
 
 
 @contextmanager

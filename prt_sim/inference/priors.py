@@ -1,9 +1,15 @@
 """Priors of the fitted population parameters (validated, documented).
 
-Each fitted quantity names where its value goes: a :class:`~prt_sim.params.ModelParams` field
-("params"), a :class:`~prt_sim.cohorts.CohortSpec` field ("spec"), or ``self_guided_scale``
-("protocol"), a multiplier of the protocols' self-guided doses. Prior means are the hand-set defaults, which put simulated arms
-near the published figures; widths allow several-fold changes.
+Each fitted quantity names where its value goes: a :class:`~prt_sim.model.params.ModelParams`
+field ("params"), a :class:`~prt_sim.model.cohorts.CohortSpec` field ("spec"), or
+``self_guided_scale`` ("protocol"), a multiplier of the protocols' self-guided doses. Prior
+means are the hand-set defaults, which put simulated arms near the published figures; widths
+allow several-fold changes.
+
+A prior is only accepted where it can be learned: on a ``CohortSpec`` field that the models
+compute symbolically (:data:`FITTABLE_SPEC`), and, once a model is built, on a quantity its
+likelihood depends on (:func:`check_priors_reach_likelihood`). A prior that would be silently
+ignored is refused with an error naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,28 @@ import numpy as np
 
 from ..errors import ValidationError, check_range
 
-__all__ = ["Prior", "DEFAULT_PRIORS", "PATIENT_PAIN_SD_PRIOR", "prior_table", "validate_priors"]
+__all__ = [
+    "Prior",
+    "DEFAULT_PRIORS",
+    "PATIENT_PAIN_SD_PRIOR",
+    "FITTABLE_SPEC",
+    "prior_table",
+    "validate_priors",
+    "check_priors_reach_likelihood",
+]
+
+#: CohortSpec fields the PyMC models compute with (so a prior on them is learned). The others
+#: shape the surrogate agents' standardized draws, evaluated once with scipy before the model
+#: is built (:func:`prt_sim.model.baseline.standard_draws`): they can only be fixed.
+FITTABLE_SPEC = (
+    "pain_mean",
+    "pain_sd",
+    "entry_shift",
+    "edu_efficacy_median",
+    "edu_efficacy_log_sd",
+    "placebo_median",
+    "placebo_logit_sd",
+)
 
 _FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
 _TARGETS = ("params", "spec", "protocol")
@@ -237,11 +264,10 @@ def validate_priors(priors: dict[str, Prior]) -> dict[str, Prior]:
     """Check each prior's name against its target; return a copy."""
     import dataclasses
 
-    from ..cohorts import CohortSpec
-    from ..params import ModelParams
+    from ..model.params import ModelParams
 
     param_fields = {f.name for f in dataclasses.fields(ModelParams)}
-    spec_fields = {f.name for f in dataclasses.fields(CohortSpec)} - {"correlation"}
+    spec_fields = set(FITTABLE_SPEC)
     out = {}
     for name, pr in dict(priors).items():
         if not isinstance(pr, Prior):
@@ -255,9 +281,9 @@ def validate_priors(priors: dict[str, Prior]) -> dict[str, Prior]:
             raise ValidationError(
                 f"priors[{name}]",
                 pr.target,
-                "a ModelParams field (target "
-                "'params'), a CohortSpec field ('spec') or 'self_guided_scale' "
-                "('protocol')",
+                "a ModelParams field (target 'params'), one of the CohortSpec fields "
+                f"{list(FITTABLE_SPEC)} (target 'spec') or 'self_guided_scale' ('protocol')",
+                "the other CohortSpec fields shape the standardized draws and are fixed",
             )
         out[name] = _bounded(name, pr)
     return out
@@ -268,8 +294,8 @@ def _bounded(name: str, pr: Prior) -> Prior:
     SBC or SMC) is an invalid parameter value."""
     import dataclasses
 
-    from ..cohorts import CohortSpec
-    from ..params import ModelParams
+    from ..model.cohorts import CohortSpec
+    from ..model.params import ModelParams
 
     if pr.target == "protocol":
         return pr
@@ -290,3 +316,31 @@ def _bounded(name: str, pr: Prior) -> Prior:
     if (lower, upper) == (pr.lower, pr.upper):
         return pr
     return dataclasses.replace(pr, lower=lower, upper=upper)
+
+
+def check_priors_reach_likelihood(model, priors: dict[str, Prior]) -> None:
+    """Refuse a fitted parameter that the model's likelihood does not depend on.
+
+    Such a prior would pass through the fit untouched (posterior = prior) while looking fitted.
+    Checked on the built graph: the parameter's value variable must be an ancestor of the
+    observed variables' or potentials' log density.
+
+    Raises
+    ------
+    ValidationError
+        Naming the parameter.
+    """
+    from pytensor.graph.traversal import ancestors
+
+    terms = list(model.observed_RVs) + list(model.potentials)
+    reach = set(ancestors([model.logp(vars=terms, sum=True, jacobian=False)]))
+    for name in priors:
+        rv = model.named_vars[name]
+        if model.rvs_to_values[rv] not in reach:
+            raise ValidationError(
+                f"priors[{name}]",
+                priors[name].describe(),
+                "a parameter this model's likelihood depends on",
+                "it does not enter this model's predictions of the data, so its posterior "
+                "would be its prior; fix it instead",
+            )

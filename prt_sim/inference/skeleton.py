@@ -2,8 +2,8 @@
 
 Each surrogate agent is one standardized patient (its traits and initial state are computed in
 the PyMC graph from the population parameters). On the :class:`~prt_sim.inference.grid.
-SkeletonGrid` it runs :func:`prt_sim.dynamics.daily_step` (the simulator's update) with expected
-shocks; the backward pass runs :func:`prt_sim.adjoint.daily_step_vjp` in reverse.
+SkeletonGrid` it runs :func:`prt_sim.model.dynamics.daily_step` (the simulator's update) with
+expected shocks; the backward pass runs :func:`prt_sim.model.adjoint.daily_step_vjp` in reverse.
 :class:`SkeletonOp` wraps both as a PyTensor Op with a gradient.
 
 Outputs per agent and visit: the 7-day mean of daily pain recalled at the visit, and the state
@@ -14,86 +14,127 @@ one thread against 7.9 ms with a 2-thread pool inside each of 2 chains).
 
 from __future__ import annotations
 
-import functools
+from typing import NamedTuple
 
-import numba
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..adjoint import daily_step_vjp_inline as daily_step_vjp_jit
-from ..dynamics import Drive, Shocks, State, Traits
-from ..dynamics import daily_step_inline as daily_step_jit
-from ..engine import params_from_array
-from ..params import DynParams
+from ..jit import njit, source_hash
+from ..model.adjoint import daily_step_vjp_inline
+from ..model.dynamics import (
+    N_STATE,
+    N_TRAITS,
+    Drive,
+    Shocks,
+    Traits,
+    daily_step_inline,
+    load_state,
+    load_traits,
+)
+from ..model.params import N_PARAMS, PARAM_INDEX, DynParams, params_from_array
 from .grid import SkeletonGrid
 
-__all__ = ["skeleton_forward", "skeleton_backward", "SkeletonOp", "N_PARAMS"]
+__all__ = ["skeleton_forward", "skeleton_backward", "SkeletonOp", "GridDrives", "Agents"]
 
-N_PARAMS = len(DynParams._fields)
-_FLARE_RATE = DynParams._fields.index("flare_rate")
-_ADHERENCE = Traits._fields.index("adherence")
-
-
-@numba.njit(cache=True)
-def _traits(tr, i):
-    return Traits(
-        tr[0, i],
-        tr[1, i],
-        tr[2, i],
-        tr[3, i],
-        tr[4, i],
-        tr[5, i],
-        tr[6, i],
-        tr[7, i],
-        tr[8, i],
-        tr[9, i],
-    )
+# Where the expected shocks' cotangents land: flare_rate enters through the expected flare
+# shock, the adherence trait through the expected adherence shock.
+_P_FLARE_RATE = PARAM_INDEX["flare_rate"]
+_X_ADHERENCE = Traits._fields.index("adherence")
 
 
-@numba.njit(cache=True)
-def _state(st, i):
-    return State(st[0, i], st[1, i], st[2, i], st[3, i], st[4, i], st[5, i], st[6, i])
+class GridDrives(NamedTuple):
+    """The grid's calendar as the kernels read it (``[arm, step]`` arrays, ``dt[step]``)."""
+
+    dt: np.ndarray
+    education: np.ndarray
+    exposure: np.ndarray
+    placebo: np.ndarray
+    self_guided: np.ndarray
+    flare_mult: np.ndarray
+    attend: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _run(
-    traits, init, arm, treat, p, sg_scale, dt, edu, expo, plc, sg, fmult, attend, states, pains
-):
-    n_agents = traits.shape[1]
-    n_steps = dt.shape[0]
-    for i in range(n_agents):
-        s = _state(init, i)
-        x = _traits(traits, i)
-        a = arm[i]
-        on = treat[i]
+class Agents(NamedTuple):
+    """Surrogate agents: traits (float64[N_TRAITS, A]), initial states (float64[N_STATE, A]),
+    each agent's arm (int64[A]) and whether it takes up its arm's treatment (float64[A], 0/1)."""
+
+    traits: np.ndarray
+    init: np.ndarray
+    arm: np.ndarray
+    treat: np.ndarray
+
+
+def grid_drives(grid: SkeletonGrid) -> GridDrives:
+    """The kernels' view of a grid."""
+    return GridDrives(*grid.drives())
+
+
+@njit(inline="always")
+def _shocks(p, x, cal, a, k, on):
+    """Expected shocks of step ``k``: no noise; flare onsets, attendance and adherence at their
+    probabilities."""
+    return Shocks(0.0, p.flare_rate * cal.flare_mult[a, k] * cal.dt[k], cal.attend[a, k] * on,
+                  x.adherence)  # fmt: skip
+
+
+@njit(inline="always")
+def _drive(cal, a, k, on, sg_scale, dt):
+    return Drive(cal.education[a, k], cal.exposure[a, k], cal.placebo[a, k],
+                 cal.self_guided[a, k] * on * sg_scale, dt)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _run(agents, p, sg_scale, cal, states, pains):
+    n_steps = cal.dt.shape[0]
+    for i in range(agents.traits.shape[1]):
+        s = load_state(agents.init[:, i])
+        x = load_traits(agents.traits[:, i])
+        a = agents.arm[i]
+        on = agents.treat[i]
         for k in range(n_steps):
-            sgk = sg[a, k] * on * sg_scale
-            for f in range(7):
+            for f in range(N_STATE):
                 states[i, k, f] = s[f]
-            z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
+            z = _shocks(p, x, cal, a, k, on)
             # A literal step length lets the compiler fold powers of dt and hoist the terms that
-            # depend only on parameters out of the loop: the daily steps and the default
-            # coarse step (7 days) are most of the grid.
-            if dt[k] == 1.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 1.0)
-                s, today = daily_step_jit(s, x, d, z, p)
-            elif dt[k] == 7.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 7.0)
-                s, today = daily_step_jit(s, x, d, z, p)
-            elif dt[k] == 4.0:  # the two steps of a quiet recall window
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 4.0)
-                s, today = daily_step_jit(s, x, d, z, p)
-            elif dt[k] == 3.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, 3.0)
-                s, today = daily_step_jit(s, x, d, z, p)
+            # depend only on parameters out of the loop: the daily steps, the default coarse
+            # step (7 days) and the two steps of a quiet recall window (4 and 3) are most of it.
+            dt = cal.dt[k]
+            if dt == 1.0:
+                s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, 1.0), z, p)
+            elif dt == 7.0:
+                s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, 7.0), z, p)
+            elif dt == 4.0:
+                s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, 4.0), z, p)
+            elif dt == 3.0:
+                s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, 3.0), z, p)
             else:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sgk, dt[k])
-                s, today = daily_step_jit(s, x, d, z, p)
+                s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, dt), z, p)
             pains[i, k] = today
-        for f in range(7):
+        for f in range(N_STATE):
             states[i, n_steps, f] = s[f]
+
+
+def _agents(traits, init, arm, treat) -> Agents:
+    """The agents as the kernels take them, with their shapes checked (the kernels do not
+    check bounds)."""
+    a = Agents(
+        np.ascontiguousarray(traits, dtype=float),
+        np.ascontiguousarray(init, dtype=float),
+        np.ascontiguousarray(arm, dtype=np.int64),
+        np.ascontiguousarray(treat, dtype=float),
+    )
+    n = a.traits.shape[1] if a.traits.ndim == 2 else -1
+    for name, arr, shape in (
+        ("traits", a.traits, (N_TRAITS, n)),
+        ("init", a.init, (N_STATE, n)),
+        ("arm", a.arm, (n,)),
+        ("treat", a.treat, (n,)),
+    ):
+        if arr.shape != shape:
+            raise ValueError(f"skeleton {name} has shape {arr.shape}, expected {shape}")
+    return a
 
 
 def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scale=1.0):
@@ -102,16 +143,16 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
     Parameters
     ----------
     grid : SkeletonGrid
-    traits : float64[10, A]
-        Agent traits (:class:`~prt_sim.dynamics.Traits` order).
-    init : float64[7, A]
-        Initial states (:class:`~prt_sim.dynamics.State` order).
+    traits : float64[N_TRAITS, A]
+        Agent traits (:class:`~prt_sim.model.dynamics.Traits` order).
+    init : float64[N_STATE, A]
+        Initial states (:class:`~prt_sim.model.dynamics.State` order).
     arm : int64[A]
         Arm index of each agent (into ``grid.arms``).
     treat : float64[A]
         1 if the agent takes up its arm's treatment, else 0.
     pvec : float64[N_PARAMS]
-        :class:`~prt_sim.params.DynParams` values in field order.
+        :class:`~prt_sim.model.params.DynParams` values in field order.
     sg_scale : float
         Multiplier of every arm's self-guided dose.
 
@@ -119,63 +160,42 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
     -------
     week_pain : float64[A, V]
         7-day mean pain recalled at each visit.
-    visit_state : float64[7, A, V]
+    visit_state : float64[N_STATE, A, V]
         State at the end of each visit day.
     cache : tuple
         Stored trajectory for :func:`skeleton_backward`.
     """
-    n_steps, n_agents = grid.n_steps, traits.shape[1]
-    states = np.empty((n_agents, n_steps + 1, 7))  # agent-major: each thread's rows are contiguous
-    pains = np.empty((n_agents, n_steps))
-    _run(
-        np.ascontiguousarray(traits, dtype=float),
-        np.ascontiguousarray(init, dtype=float),
-        arm,
-        treat,
-        DynParams(*np.asarray(pvec, dtype=float).tolist()),
-        float(sg_scale),
-        *grid.drives(),
-        states,
-        pains,
-    )
+    agents = _agents(traits, init, arm, treat)
+    n_agents = agents.traits.shape[1]
+    # agent-major: each agent's rows are contiguous
+    states = np.empty((n_agents, grid.n_steps + 1, N_STATE))
+    pains = np.empty((n_agents, grid.n_steps))
+    p = DynParams(*np.asarray(pvec, dtype=float).tolist())
+    _run(agents, p, float(sg_scale), grid_drives(grid), states, pains)
     week = pains @ grid.pain_weight
     vstate = np.ascontiguousarray(states[:, grid.visit_step + 1, :].transpose(2, 0, 1))
     return week, vstate, (states, pains)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _back(
-    traits,
-    arm,
-    treat,
-    p,
-    sg_scale,
-    dt,
-    edu,
-    expo,
-    plc,
-    sg,
-    fmult,
-    attend,
-    states,
-    pain_weight,
-    visit_step,
-    g_week,
-    g_vstate,
-    g_traits,
-    g_init,
-    g_params,
-    g_scale,
-):
-    n_agents = traits.shape[1]
-    n_steps = dt.shape[0]
+class _Cotangents(NamedTuple):
+    """What the backward pass writes: per agent (they are summed afterwards)."""
+
+    traits: np.ndarray  #: float64[N_TRAITS, A]
+    init: np.ndarray  #: float64[N_STATE, A]
+    params: np.ndarray  #: float64[A, N_PARAMS]
+    sg_scale: np.ndarray  #: float64[A]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _back(agents, p, sg_scale, cal, states, pain_weight, visit_step, g_week, g_vstate, out):
+    n_steps = cal.dt.shape[0]
     n_visits = pain_weight.shape[1]
-    for i in range(n_agents):
-        x = _traits(traits, i)
-        a = arm[i]
-        on = treat[i]
-        lam = np.zeros(7)
-        gx = np.zeros(10)
+    for i in range(agents.traits.shape[1]):
+        x = load_traits(agents.traits[:, i])
+        a = agents.arm[i]
+        on = agents.treat[i]
+        lam = np.zeros(N_STATE)
+        gx = np.zeros(N_TRAITS)
         gp = np.zeros(N_PARAMS)
         g_sg = 0.0
         for k in range(n_steps - 1, -1, -1):
@@ -183,90 +203,81 @@ def _back(
             for v in range(n_visits):
                 gpain += pain_weight[k, v] * g_week[i, v]
                 if visit_step[v] == k:  # every visit ending on this step (several may share it)
-                    for f in range(7):
+                    for f in range(N_STATE):
                         lam[f] += g_vstate[f, i, v]
-            s = State(
-                states[i, k, 0],
-                states[i, k, 1],
-                states[i, k, 2],
-                states[i, k, 3],
-                states[i, k, 4],
-                states[i, k, 5],
-                states[i, k, 6],
-            )
-            z = Shocks(0.0, p.flare_rate * fmult[a, k] * dt[k], attend[a, k] * on, x.adherence)
-            gs = State(lam[0], lam[1], lam[2], lam[3], lam[4], lam[5], lam[6])
-            if dt[k] == 1.0:  # literal step lengths, as in _run
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 1.0)
-                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
-            elif dt[k] == 7.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 7.0)
-                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
-            elif dt[k] == 4.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 4.0)
-                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
-            elif dt[k] == 3.0:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, 3.0)
-                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
+            s = load_state(states[i, k])
+            z = _shocks(p, x, cal, a, k, on)
+            gs = load_state(lam)
+            dt = cal.dt[k]
+            if dt == 1.0:  # literal step lengths, as in _run
+                d = _drive(cal, a, k, on, sg_scale, 1.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
+            elif dt == 7.0:
+                d = _drive(cal, a, k, on, sg_scale, 7.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
+            elif dt == 4.0:
+                d = _drive(cal, a, k, on, sg_scale, 4.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
+            elif dt == 3.0:
+                d = _drive(cal, a, k, on, sg_scale, 3.0)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
             else:
-                d = Drive(edu[a, k], expo[a, k], plc[a, k], sg[a, k] * on * sg_scale, dt[k])
-                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_jit(s, x, d, z, p, gs, gpain)
-            g_sg += g_d.self_guided * sg[a, k] * on
-            for f in range(7):
+                d = _drive(cal, a, k, on, sg_scale, dt)
+                g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
+            g_sg += g_d.self_guided * cal.self_guided[a, k] * on
+            for f in range(N_STATE):
                 lam[f] = g_s[f]
-            for f in range(10):
+            for f in range(N_TRAITS):
                 gx[f] += g_x[f]
-            gx[7] += g_z.adhere  # adherence enters through the expected shock
             for f in range(N_PARAMS):
                 gp[f] += g_p[f]
-            gp[5] += g_z.flare * fmult[a, k] * dt[k]  # flare_rate enters through the shock
-        for f in range(7):
-            g_init[f, i] = lam[f]
-        for f in range(10):
-            g_traits[f, i] = gx[f]
+            # through the expected shocks (see _shocks)
+            gx[_X_ADHERENCE] += g_z.adhere
+            gp[_P_FLARE_RATE] += g_z.flare * cal.flare_mult[a, k] * cal.dt[k]
+        for f in range(N_STATE):
+            out.init[f, i] = lam[f]
+        for f in range(N_TRAITS):
+            out.traits[f, i] = gx[f]
         for f in range(N_PARAMS):
-            g_params[i, f] = gp[f]
-        g_scale[i] = g_sg
+            out.params[i, f] = gp[f]
+        out.sg_scale[i] = g_sg
 
 
 def skeleton_backward(
     grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scale, g_week, g_vstate, cache=None
 ):
     """Cotangents of (traits, init, pvec, sg_scale) given those of (week_pain, visit_state)."""
-    traits = np.ascontiguousarray(traits, dtype=float)
+    agents = _agents(traits, init, arm, treat)
     pvec = np.asarray(pvec, dtype=float)
     if cache is None:
         _, _, cache = skeleton_forward(grid, traits, init, arm, treat, pvec, sg_scale)
     states, _ = cache
-    n_agents = traits.shape[1]
-    visit_step = np.ascontiguousarray(grid.visit_step, dtype=np.int64)
-    g_traits = np.empty((10, n_agents))
-    g_init = np.empty((7, n_agents))
-    g_params = np.empty((n_agents, N_PARAMS))
-    g_scale = np.empty(n_agents)
+    n_agents = agents.traits.shape[1]
+    out = _Cotangents(
+        np.empty((N_TRAITS, n_agents)),
+        np.empty((N_STATE, n_agents)),
+        np.empty((n_agents, N_PARAMS)),
+        np.empty(n_agents),
+    )
     _back(
-        traits,
-        arm,
-        treat,
+        agents,
         DynParams(*pvec.tolist()),
         float(sg_scale),
-        *grid.drives(),
+        grid_drives(grid),
         states,
         grid.pain_weight,
-        visit_step,
+        np.ascontiguousarray(grid.visit_step, dtype=np.int64),
         np.ascontiguousarray(g_week, dtype=float),
         np.ascontiguousarray(g_vstate, dtype=float),
-        g_traits,
-        g_init,
-        g_params,
-        g_scale,
+        out,
     )
-    return g_traits, g_init, g_params.sum(axis=0), g_scale.sum()
+    return out.traits, out.init, out.params.sum(axis=0), out.sg_scale.sum()
 
 
 class SkeletonOp(Op):
-    """PyTensor Op: (traits[10, A], init[7, A], params[N_PARAMS], sg_scale) -> (week_pain[A, V],
-    visit_state[7, A, V], trajectory[A, K + 1, 7]), with a gradient through
+    """PyTensor Op: (traits[N_TRAITS, A], init[N_STATE, A], params[N_PARAMS], sg_scale) ->
+    (week_pain[A, V], visit_state[N_STATE, A, V], trajectory[A, K + 1, N_STATE]), with a
+    gradient through
     :func:`skeleton_backward`.
 
     ``arm`` (agent -> arm index) and ``treat`` (agent takes up treatment: 0/1) are constants of
@@ -299,7 +310,11 @@ class SkeletonOp(Op):
     def infer_shape(self, fgraph, node, shapes):
         n_agents = shapes[0][1]
         n_visits = len(self.grid.visit_step)
-        return [(n_agents, n_visits), (7, n_agents, n_visits), (n_agents, self.grid.n_steps + 1, 7)]
+        return [
+            (n_agents, n_visits),
+            (N_STATE, n_agents, n_visits),
+            (n_agents, self.grid.n_steps + 1, N_STATE),
+        ]
 
     def grad(self, inputs, output_grads):
         from pytensor.gradient import DisconnectedType, grad_undefined
@@ -369,7 +384,7 @@ def _register_numba() -> None:
     def _funcify_forward(op, node=None, **kwargs):
         g = op.grid
         arm, treat = op.arm, op.treat
-        dt, edu, expo, plc, sg, fmult, attend = g.drives()
+        dt, edu, expo, plc, sg, fmult, attend = g.drives()  # constants of the compiled code
         weight = np.ascontiguousarray(g.pain_weight)
         vstep = np.ascontiguousarray(g.visit_step)
         n_steps, n_visits = g.n_steps, len(g.visit_step)
@@ -380,38 +395,23 @@ def _register_numba() -> None:
             [n_steps - np.argmax(nz[::-1, j]) if nz[:, j].any() else 0 for j in range(n_visits)]
         )
 
-        @numba.njit
+        @njit
         def forward(traits, init, params, sg_scale):
             n_agents = traits.shape[1]
-            states = np.empty((n_agents, n_steps + 1, 7))
+            states = np.empty((n_agents, n_steps + 1, N_STATE))
             pains = np.empty((n_agents, n_steps))
-            p = params_from_array(params)
-            _run(
-                np.ascontiguousarray(traits),
-                np.ascontiguousarray(init),
-                arm,
-                treat,
-                p,
-                sg_scale.item(),
-                dt,
-                edu,
-                expo,
-                plc,
-                sg,
-                fmult,
-                attend,
-                states,
-                pains,
-            )
+            agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
+            cal = GridDrives(dt, edu, expo, plc, sg, fmult, attend)
+            _run(agents, params_from_array(params), sg_scale.item(), cal, states, pains)
             week = np.zeros((n_agents, n_visits))
-            vstate = np.empty((7, n_agents, n_visits))
+            vstate = np.empty((N_STATE, n_agents, n_visits))
             for i in range(n_agents):
                 for j in range(n_visits):
                     acc = 0.0
                     for k in range(w_lo[j], w_hi[j]):
                         acc += pains[i, k] * weight[k, j]
                     week[i, j] = acc
-                    for f in range(7):
+                    for f in range(N_STATE):
                         vstate[f, i, j] = states[i, vstep[j] + 1, f]
             return week, vstate, states
 
@@ -426,65 +426,35 @@ def _register_numba() -> None:
         weight = np.ascontiguousarray(g.pain_weight)
         visit_step = np.ascontiguousarray(g.visit_step, dtype=np.int64)
 
-        @numba.njit
+        @njit
         def backward(traits, init, params, sg_scale, states, g_week, g_vstate):
             n_agents = traits.shape[1]
-            g_traits = np.empty((10, n_agents))
-            g_init = np.empty((7, n_agents))
-            g_params = np.empty((n_agents, N_PARAMS))
-            g_scale = np.empty(n_agents)
-            p = params_from_array(params)
+            out = _Cotangents(
+                np.empty((N_TRAITS, n_agents)),
+                np.empty((N_STATE, n_agents)),
+                np.empty((n_agents, N_PARAMS)),
+                np.empty(n_agents),
+            )
+            agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
             _back(
-                np.ascontiguousarray(traits),
-                arm,
-                treat,
-                p,
+                agents,
+                params_from_array(params),
                 sg_scale.item(),
-                dt,
-                edu,
-                expo,
-                plc,
-                sg,
-                fmult,
-                attend,
+                GridDrives(dt, edu, expo, plc, sg, fmult, attend),
                 np.ascontiguousarray(states),
                 weight,
                 visit_step,
                 np.ascontiguousarray(g_week),
                 np.ascontiguousarray(g_vstate),
-                g_traits,
-                g_init,
-                g_params,
-                g_scale,
+                out,
             )
             gp = np.zeros(N_PARAMS)
             for i in range(n_agents):
                 for k in range(N_PARAMS):
-                    gp[k] += g_params[i, k]
-            return g_traits, g_init, gp, np.asarray(g_scale.sum())
+                    gp[k] += out.params[i, k]
+            return out.traits, out.init, gp, np.asarray(out.sg_scale.sum())
 
         return backward, _cache_key("backward", f)
-
-
-@functools.lru_cache(maxsize=1)
-def _source_hash() -> str:
-    """Hash of the source files the compiled kernels are built from: an edit to the equations
-    must never load stale machine code from a cache keyed on the version alone."""
-    import hashlib
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for rel in (
-        "_math.py",
-        "dynamics.py",
-        "adjoint.py",
-        "params.py",
-        "engine.py",
-        "inference/skeleton.py",
-    ):
-        h.update((root / rel).read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _cache_key(kind: str, op: SkeletonOp) -> str:
@@ -493,7 +463,8 @@ def _cache_key(kind: str, op: SkeletonOp) -> str:
 
     from .. import __version__
 
-    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}-{_source_hash()}".encode())
+    # The kernels' sources and everything they import (the equations) key the compiled code.
+    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}-{source_hash(__file__)}".encode())
     g = op.grid
     for arr in (
         g.dt,

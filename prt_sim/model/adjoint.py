@@ -1,4 +1,4 @@
-"""Reverse-mode derivative (vector-Jacobian product) of :func:`prt_sim.dynamics.daily_step`.
+"""The hand-written derivative (vector-Jacobian product) of the daily update.
 
 Written by hand because automatic differentiation through a PyTensor ``scan`` over hundreds of
 days is far too slow for NUTS on two cores. It mirrors ``daily_step`` line by line in reverse;
@@ -10,9 +10,9 @@ Like ``daily_step`` it runs on numpy arrays (elementwise) and compiles in numba.
 
 from __future__ import annotations
 
-import numba
 from numba.extending import register_jitable
 
+from ..jit import njit
 from ._math import exp, power, sqrt
 from .dynamics import Drive, Shocks, State, Traits
 from .params import DynParams
@@ -33,8 +33,8 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     Parameters
     ----------
     s, x, d, z, p
-        The inputs of :func:`~prt_sim.dynamics.daily_step` (state, traits, drive, shocks,
-        :class:`~prt_sim.params.DynParams`).
+        The inputs of :func:`~prt_sim.model.dynamics.daily_step` (state, traits, drive, shocks,
+        :class:`~prt_sim.model.params.DynParams`).
     gs : State
         Cotangent of tomorrow's state.
     gpain : float
@@ -199,49 +199,64 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_schema = g_b * (1.0 - s.safety)
     g_S = g_S - g_b * x.schema
 
-    g_state = State(g_S, g_C, g_F, g_A, g_E, g_N, g_Phi)
+    g_state = State(
+        safety=g_S,
+        catastrophizing=g_C,
+        fear=g_F,
+        avoidance=g_A,
+        expectancy=g_E,
+        fluctuation=g_N,
+        flare=g_Phi,
+    )
     g_traits = Traits(
-        g_schema,
-        g_floor,
-        g_gain,
-        g_fear_prop,
-        g_avoid_prop,
-        g_cat_prop,
-        g_edu_eff,
-        zero,
-        g_pr,
-        g_chronicity,
+        schema=g_schema,
+        floor=g_floor,
+        gain=g_gain,
+        fear_prop=g_fear_prop,
+        avoid_prop=g_avoid_prop,
+        cat_prop=g_cat_prop,
+        edu_efficacy=g_edu_eff,
+        adherence=zero,  # enters through the adherence shock (g_shocks.adhere)
+        placebo_response=g_pr,
+        chronicity=g_chronicity,
     )
-    # Field order of DynParams (= ModelParams); tests check every field by name.
+    # By name: the measurement parameters do not enter the update; flare_rate enters only
+    # through the flare shock (g_shocks.flare).
     g_params = DynParams(
-        g_slope,
-        g_mid,
-        g_cat_weight,
-        g_fluct_sd,
-        g_persist,
-        zero,
-        g_flare_pain,
-        g_tau_f,
-        g_reinstatement,
-        g_exp_learning,
-        g_everyday,
-        g_safety_decay,
-        g_chron_effect,
-        g_fear_rate,
-        g_avoid_rate,
-        g_cat_rate,
-        g_w,
-        g_tau_e,
-        zero,
-        zero,
-        zero,
-        zero,
-        zero,
+        threat_slope=g_slope,
+        threat_midpoint=g_mid,
+        cat_threat_weight=g_cat_weight,
+        fluct_sd=g_fluct_sd,
+        fluct_persistence=g_persist,
+        flare_rate=zero,
+        flare_pain=g_flare_pain,
+        flare_duration=g_tau_f,
+        reinstatement=g_reinstatement,
+        exposure_learning=g_exp_learning,
+        everyday_activity=g_everyday,
+        safety_decay=g_safety_decay,
+        chronicity_effect=g_chron_effect,
+        fear_rate=g_fear_rate,
+        avoid_rate=g_avoid_rate,
+        cat_rate=g_cat_rate,
+        cat_belief_weight=g_w,
+        placebo_duration=g_tau_e,
+        pain_report_sd=zero,
+        item_noise_sd=zero,
+        tsk11_pain_state=zero,
+        pcs_pain_state=zero,
+        odi_pain_state=zero,
     )
-    g_shocks = Shocks(g_noise, g_zflare, g_attend, g_adhere)
-    g_drive = Drive(g_d_education, g_d_exposure, g_d_placebo, g_d_self_guided, zero)
+    g_shocks = Shocks(noise=g_noise, flare=g_zflare, attend=g_attend, adhere=g_adhere)
+    g_drive = Drive(
+        education=g_d_education,
+        exposure=g_d_exposure,
+        placebo=g_d_placebo,
+        self_guided=g_d_self_guided,
+        dt=zero,
+    )
     return g_state, g_traits, g_params, g_shocks, g_drive
 
 
-daily_step_vjp_jit = numba.njit(cache=True)(daily_step_vjp)
-daily_step_vjp_inline = numba.njit(inline="always")(daily_step_vjp)
+daily_step_vjp_jit = njit(cache=True)(daily_step_vjp)
+daily_step_vjp_inline = njit(inline="always")(daily_step_vjp)

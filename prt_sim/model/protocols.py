@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._spec import Validated, spec
-from .errors import ValidationError, check_int
+from ..errors import ValidationError, check_int
+from .calendar import POST_DAY, PRT_SESSION_DAYS
+from .spec import Validated, spec
 
 __all__ = [
     "Session",
@@ -34,9 +35,6 @@ __all__ = [
     "BUILTIN",
     "PRT_SESSION_DAYS",
 ]
-
-#: Study days of the PRT trial arm: one physician session, then 8 therapy sessions twice weekly.
-PRT_SESSION_DAYS = (1, 4, 7, 11, 14, 18, 21, 25, 28)
 
 _MAX_DAY = 36_500  # 100 years: anything later is a unit mistake
 
@@ -143,7 +141,9 @@ class Protocol(Validated):
         sessions = tuple(self.sessions)
         for i, s in enumerate(sessions):
             if not isinstance(s, Session):
-                raise ValidationError(f"Protocol.sessions[{i}]", s, "a prt_sim.protocols.Session")
+                raise ValidationError(
+                    f"Protocol.sessions[{i}]", s, "a prt_sim.model.protocols.Session"
+                )
         sessions = tuple(sorted(sessions, key=lambda s: s.day))
         for a, b in zip(sessions, sessions[1:]):
             if a.day == b.day:
@@ -158,7 +158,7 @@ class Protocol(Validated):
         for i, s in enumerate(sg):
             if not isinstance(s, SelfGuided):
                 raise ValidationError(
-                    f"Protocol.self_guided[{i}]", s, "a prt_sim.protocols.SelfGuided"
+                    f"Protocol.self_guided[{i}]", s, "a prt_sim.model.protocols.SelfGuided"
                 )
         object.__setattr__(self, "self_guided", sg)
 
@@ -170,7 +170,22 @@ class Protocol(Validated):
         exposure: float = 1.0,
         name: str | None = None,
     ) -> Protocol:
-        """Add booster sessions (education + exposure) on the given study days."""
+        """Add booster sessions (education + exposure) on the given study days.
+
+        Boosters follow treatment: each day must come after the protocol's last session that is
+        not a booster (after day 0 for a protocol without sessions).
+        """
+        days = list(days)
+        treatment = [s.day for s in self.sessions if not s.booster]
+        after = max(treatment) if treatment else 0
+        for i, d in enumerate(days):
+            if not isinstance(d, (int, float)) or isinstance(d, bool) or d <= after:
+                raise ValidationError(
+                    f"with_boosters.days[{i}]",
+                    d,
+                    f"a study day after {after} (the last treatment session of {self.name})",
+                    "boosters follow treatment",
+                )
         extra = tuple(
             Session(day=d, education=education, exposure=exposure, label="booster", booster=True)
             for d in days
@@ -218,9 +233,14 @@ class Protocol(Validated):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:
+        """Inverse of :meth:`to_dict` (also after a JSON round trip, which writes an infinite
+        half-life as ``"inf"``)."""
         d = dict(d)
         d["sessions"] = tuple(Session(**s) for s in d.get("sessions", ()))
-        d["self_guided"] = tuple(SelfGuided(**s) for s in d.get("self_guided", ()))
+        d["self_guided"] = tuple(
+            SelfGuided(**{k: float(v) if k == "half_life" else v for k, v in s.items()})
+            for s in d.get("self_guided", ())
+        )
         return cls(**d)
 
 
@@ -255,7 +275,9 @@ def OpenLabelPlacebo(*, day: int = 1) -> Protocol:
     )
 
 
-def UsualCare(*, post_day: int = 30, daily_dose: float = 0.03, half_life: float = 30.0) -> Protocol:
+def UsualCare(
+    *, post_day: int = POST_DAY, daily_dose: float = 0.03, half_life: float = 30.0
+) -> Protocol:
     """Usual care: nothing until post (T2), then a workbook and a PRT-style website.
 
     The self-help material is a low, fading education dose (``daily_dose`` sessions/day with an

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import check_int, check_range
+from ..errors import check_int, check_range
 
 __all__ = ["spec", "Validated", "describe"]
 
@@ -25,8 +25,10 @@ def spec(
     lo_open: bool = False,
     hi_open: bool = False,
     integer: bool = False,
+    role: str = "",
 ) -> Any:
-    """Declare a validated numeric field of a :class:`Validated` dataclass."""
+    """Declare a validated numeric field of a :class:`Validated` dataclass (``role`` tags what
+    the field is for, e.g. "measurement")."""
     return field(
         default=default,
         metadata={
@@ -37,6 +39,7 @@ def spec(
             "unit": unit,
             "doc": doc,
             "integer": integer,
+            "role": role,
         },
     )
 
@@ -76,7 +79,7 @@ class Validated:
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
         """Build from a dict, rejecting unknown keys by name."""
-        from .errors import ValidationError
+        from ..errors import ValidationError
 
         known = {f.name for f in fields(cls)}
         for k in d:

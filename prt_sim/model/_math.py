@@ -1,6 +1,6 @@
 """Elementwise math that runs on numpy, in numba-compiled code, and on PyTensor tensors.
 
-The daily update (:mod:`prt_sim.dynamics`) calls these instead of ``np.*`` so that the very same
+The daily update (:mod:`prt_sim.model.dynamics`) calls these instead of ``np.*`` so that the very same
 source builds a symbolic PyTensor graph (used to cross-check the hand-written adjoint and by the
 inference layer's tests), runs vectorised on numpy arrays, and compiles in numba (each function
 has a numba overload to the corresponding numpy ufunc).

@@ -1,11 +1,15 @@
-"""The study calendar: visits, and a SimPy run that turns a protocol into a day-by-day drive.
+"""The study calendar: the trial's visit days, and the day-by-day drive a protocol delivers.
+
+The trial's visit days come from :mod:`prt_sim.model.calendar`.
 
 A :class:`Timeline` is what the simulator integrates over: for every simulated day, the
 calendar-level education / exposure / placebo doses, the self-guided dose and the flare-rate
-multiplier; plus the assessment visits. It is built by a SimPy :class:`simpy.Environment` in
-which each session, self-guided period, stress period and visit is a process, so custom
-calendars compose the same way the built-in ones do. Patient-level randomness (missed sessions,
-dropout, flare-ups) is drawn per patient by the engine, keyed on the patient and the day.
+multiplier; plus the assessment visits. :func:`build_timeline` schedules each session,
+self-guided period, stress period and visit as a SimPy process that writes its part of the day
+table; that is all SimPy does here (patients do not contend for anything in a trial arm, so the
+days themselves are advanced by the numba engine, not by SimPy). Patient-level randomness
+(missed sessions, dropout, flare-ups) is drawn per patient by the engine, keyed on the patient
+and the day.
 """
 
 from __future__ import annotations
@@ -16,9 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ._spec import Validated, spec
-from .errors import ValidationError, check_int
+from ..errors import ValidationError, check_int
+from .calendar import (
+    DAYS_PER_MONTH,
+    ELIGIBILITY_DAY,
+    FOLLOW_UP_MONTHS,
+    POST_DAY,
+    RECALL_DAYS,
+    month_day,
+)
 from .protocols import Protocol, SelfGuided, Session
+from .spec import Validated, spec
 
 __all__ = [
     "Visit",
@@ -28,12 +40,11 @@ __all__ = [
     "build_timeline",
     "RECALL_DAYS",
     "DAYS_PER_MONTH",
+    "ELIGIBILITY_DAY",
+    "POST_DAY",
+    "FOLLOW_UP_MONTHS",
+    "month_day",
 ]
-
-#: Days covered by a "pain in the last week" report, ending on the visit day.
-RECALL_DAYS = 7
-#: Mean Gregorian month length, for "N months after post".
-DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,10 @@ class StressPeriod(Validated):
 
 
 def trial_visits(
-    post_day: int = 30,
+    post_day: int = POST_DAY,
     *,
     weekly: bool = True,
-    follow_up_months: tuple[int, ...] = (1, 2, 3, 6, 12),
+    follow_up_months: tuple[int, ...] = FOLLOW_UP_MONTHS,
     extra_days: tuple[int, ...] = (),
 ) -> tuple[Visit, ...]:
     """The Ashar 2022 assessment schedule.
@@ -82,11 +93,11 @@ def trial_visits(
     then 1, 2, 3, 6 and 12 months after post, plus any ``extra_days`` (named ``day<N>``).
     """
     post_day = check_int("post_day", post_day, 1, 3650)
-    v = [Visit(name="eligibility", day=-10), Visit(name="t1", day=0)]
+    v = [Visit(name="eligibility", day=ELIGIBILITY_DAY), Visit(name="t1", day=0)]
     if weekly:
         v += [Visit(name=f"week{k}", day=7 * k) for k in range(1, 5) if 7 * k < post_day]
     v.append(Visit(name="post", day=post_day))
-    v += [Visit(name=f"m{m}", day=post_day + round(m * DAYS_PER_MONTH)) for m in follow_up_months]
+    v += [Visit(name=f"m{m}", day=month_day(m, post_day)) for m in follow_up_months]
     v += [Visit(name=f"day{d}", day=d) for d in extra_days]
     return tuple(sorted(v, key=lambda x: x.day))
 
@@ -197,7 +208,7 @@ def build_timeline(
         visits = tuple(v for v in trial_visits() if v.day <= horizon_days)
     for i, v in enumerate(visits):
         if not isinstance(v, Visit):
-            raise ValidationError(f"visits[{i}]", v, "a prt_sim.timeline.Visit")
+            raise ValidationError(f"visits[{i}]", v, "a prt_sim.Visit")
     visits = tuple(sorted(visits, key=lambda v: v.day))
     for v in visits:
         if v.day > horizon_days:
@@ -221,7 +232,14 @@ def build_timeline(
             )
     for i, sp in enumerate(stress):
         if not isinstance(sp, StressPeriod):
-            raise ValidationError(f"stress[{i}]", sp, "a prt_sim.timeline.StressPeriod")
+            raise ValidationError(f"stress[{i}]", sp, "a prt_sim.StressPeriod")
+        if sp.start_day > horizon_days:
+            raise ValidationError(
+                f"stress[{i}].start_day",
+                sp.start_day,
+                f"a study day <= horizon_days ({horizon_days})",
+                "stress period after the end of the simulation",
+            )
     first = [v.day for v in visits] + [s.day for s in protocol.sessions] + [0]
     start = min(first) - RECALL_DAYS
     stop = horizon_days + 1

@@ -1,27 +1,28 @@
 r"""The daily update of one patient: the single source of truth for the model's equations.
 
 :func:`daily_step` is written once, with elementwise arithmetic and the few functions of
-:mod:`prt_sim._math` only, so the *same function* runs
+:mod:`prt_sim.model._math` only, so the *same function* runs
 
 - on numpy arrays (one element per patient): the reference and vectorised path;
 - compiled by numba on scalars inside the simulator's parallel kernel
-  (:mod:`prt_sim.engine` compiles this very function: :data:`daily_step_jit`);
+  (:mod:`prt_sim.engine` inlines this very function: :data:`daily_step_inline`);
 - on PyTensor tensors, building the symbolic graph of the update;
 - with expected values in place of random shocks (:func:`expected_shocks`) for the
   deterministic skeleton that the inference layer differentiates.
 
 Every term is documented in ``docs/model.md``. Notation: state ``s``, traits ``x``, calendar drive
-``d``, random shocks ``z``, population parameters ``p`` (:class:`prt_sim.params.DynParams`).
+``d``, random shocks ``z``, population parameters ``p`` (:class:`prt_sim.model.params.DynParams`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 from numba.extending import register_jitable
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
+from ..jit import njit
 from ._math import exp, maximum, minimum, power, sqrt
 
 __all__ = [
@@ -39,6 +40,11 @@ __all__ = [
     "daily_step_inline",
     "expected_shocks",
     "relax",
+    "N_STATE",
+    "N_TRAITS",
+    "load_state",
+    "load_traits",
+    "store_state",
 ]
 
 
@@ -86,6 +92,30 @@ class Shocks(NamedTuple):
     flare: float  #: 1 if a flare starts today else 0 (expected: the flare probability x dt)
     attend: float  #: 1 if the patient attends today's session else 0 (expected: attendance prob.)
     adhere: float  #: 1 if the guided exposure is done else 0 (expected: the adherence trait)
+
+
+#: Fields per state and per trait vector: the width of a patient's row in the kernels' tables.
+N_STATE = len(State._fields)
+N_TRAITS = len(Traits._fields)
+
+
+@njit(inline="always", cache=True)
+def load_state(row):
+    """:class:`State` from a patient's row of a state table (float64[N_STATE]; compiled code)."""
+    return State(*to_fixed_tuple(row, N_STATE))
+
+
+@njit(inline="always", cache=True)
+def load_traits(row):
+    """:class:`Traits` from a patient's row of a trait table (float64[N_TRAITS])."""
+    return Traits(*to_fixed_tuple(row, N_TRAITS))
+
+
+@njit(inline="always", cache=True)
+def store_state(row, s):
+    """Write :class:`State` ``s`` into a patient's row of a state table."""
+    for k in range(N_STATE):
+        row[k] = s[k]
 
 
 def expected_shocks(flare_probability, attendance, adherence):
@@ -165,7 +195,7 @@ def daily_step(s, x, d, z, p):
     z : Shocks
         Today's random inputs: 0/1 draws in the simulator, expected values in the skeleton.
     p : DynParams
-        Population parameters (:meth:`prt_sim.params.ModelParams.to_tuple`).
+        Population parameters (:meth:`prt_sim.model.params.ModelParams.to_tuple`).
 
     Returns
     -------
@@ -221,7 +251,7 @@ def daily_step(s, x, d, z, p):
 
 # ``register_jitable`` leaves the functions plain Python for numpy callers and lets numba compile
 # the very same source where they are called from jitted code (the simulator's kernel).
-daily_step_jit = numba.njit(cache=True)(daily_step)
+daily_step_jit = njit(cache=True)(daily_step)
 # Inlined at the numba IR level into serial kernels, so that terms depending only on parameters
 # and dt are hoisted out of their loops (2.3x faster in the engine; measured in benchmarks/).
-daily_step_inline = numba.njit(inline="always")(daily_step)
+daily_step_inline = njit(inline="always")(daily_step)

@@ -1,8 +1,10 @@
-"""Population parameters of the daily dynamics (:class:`ModelParams`).
+"""Population parameters of the daily update: :class:`ModelParams` and its compiled mirror.
 
 Defaults were chosen by hand so that simulated trial arms land near the published Ashar 2022
 figures (see ``docs/model.md``); the fitting layer refines them. Every field has a unit and an
 allowed range; out-of-range values raise :class:`prt_sim.errors.ValidationError`.
+:class:`DynParams` is the same set of fields as a named tuple (what numba kernels and PyTensor
+graphs take); :func:`params_from_array` reads one from a row of a parameter table.
 """
 
 from __future__ import annotations
@@ -10,16 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
-from ._spec import Validated, spec
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
-__all__ = ["ModelParams", "DynParams"]
+from ..jit import njit
+from .spec import Validated, spec
+
+__all__ = [
+    "ModelParams",
+    "DynParams",
+    "N_PARAMS",
+    "PARAM_INDEX",
+    "MEASUREMENT_PARAMS",
+    "params_from_array",
+]
 
 
 @dataclass(frozen=True)
 class ModelParams(Validated):
     """Population-level constants of the daily update (shared by all patients).
 
-    Per-patient differences live in the cohort's traits (:class:`prt_sim.cohorts.Cohort`).
+    Per-patient differences live in the cohort's traits (:class:`prt_sim.model.cohorts.Cohort`).
     See ``docs/model.md`` for the equation each parameter enters.
     """
 
@@ -132,6 +144,7 @@ class ModelParams(Validated):
         5.0,
         "pain points",
         "SD of report noise added to the 7-day mean pain before rounding to an integer",
+        role="measurement",
     )
     item_noise_sd: float = spec(
         0.05,
@@ -139,6 +152,7 @@ class ModelParams(Validated):
         0.5,
         "scale fraction",
         "SD of occasion noise on the latent fraction behind TSK-11, PCS and Oswestry sums",
+        role="measurement",
     )
     # State-dependent responding: a questionnaire filled in during a worse-than-usual stretch of
     # pain reads higher. The fluctuation carries the entry selection's excess, so questionnaires
@@ -149,6 +163,7 @@ class ModelParams(Validated):
         0.5,
         "scale fraction / pain point",
         "TSK-11 reading (fraction of its range) added per point of the day's pain fluctuation",
+        role="measurement",
     )
     pcs_pain_state: float = spec(
         0.10,
@@ -156,6 +171,7 @@ class ModelParams(Validated):
         0.5,
         "scale fraction / pain point",
         "PCS reading (fraction of its range) added per point of the day's pain fluctuation",
+        role="measurement",
     )
     odi_pain_state: float = spec(
         0.045,
@@ -163,12 +179,30 @@ class ModelParams(Validated):
         0.5,
         "scale fraction / pain point",
         "Oswestry reading (fraction of its range) added per point of the day's pain fluctuation",
+        role="measurement",
     )
 
     def to_tuple(self) -> DynParams:
-        """The numba-friendly named tuple used by :func:`prt_sim.dynamics.daily_step`."""
+        """The numba-friendly named tuple used by :func:`prt_sim.model.dynamics.daily_step`."""
         return DynParams(**self.to_dict())
 
 
 # A NamedTuple mirror of ModelParams: numba compiles attribute access on it, numpy uses it as is.
 DynParams = NamedTuple("DynParams", [(f.name, float) for f in fields(ModelParams)])
+
+#: Number of parameters, and the position of each in :class:`DynParams` (= a parameter table's
+#: column).
+N_PARAMS = len(DynParams._fields)
+PARAM_INDEX = {name: k for k, name in enumerate(DynParams._fields)}
+#: The parameters of how the trial measured patients (report noise, occasion noise,
+#: state-dependent responding): the daily update never reads them (tests/test_dynamics.py).
+MEASUREMENT_PARAMS = tuple(
+    f.name for f in fields(ModelParams) if f.metadata.get("role") == "measurement"
+)
+
+
+@njit(inline="always", cache=True)
+def params_from_array(row):
+    """:class:`DynParams` from a float64 row of a parameter table, in field order (compiled
+    code; Python callers use ``DynParams(*row)``)."""
+    return DynParams(*to_fixed_tuple(row, N_PARAMS))

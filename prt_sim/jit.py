@@ -1,0 +1,143 @@
+"""numba compilation whose on-disk cache is keyed on every source file a kernel can inline.
+
+numba's own ``cache=True`` checks only the file that defines a function (its modification time
+and size). prt_sim's kernels inline code from other modules (the daily update, the adjoint, the
+instrument table, the random numbers), so an edit to ``model/dynamics.py`` alone would leave
+compiled engine code stale. :func:`njit` builds the same dispatcher as ``numba.njit`` but, with
+``cache=True``, stamps its cache index with :func:`source_hash` of the defining file: a hash of
+that file and of every ``prt_sim`` module it imports, directly or not. Any edit to any of them
+makes numba recompile and overwrite the entry; nothing older than its sources is ever served.
+
+The cache lives where numba puts it: ``$NUMBA_CACHE_DIR`` when set, else the ``__pycache__``
+folder beside each source file (or numba's user-wide folder when that is not writable).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+from pathlib import Path
+
+import numba
+from numba.core import caching
+
+__all__ = ["njit", "source_hash", "source_closure"]
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+_PACKAGE = _PACKAGE_ROOT.name
+
+
+def _module_name(path: Path) -> str:
+    rel = path.resolve().relative_to(_PACKAGE_ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a ``prt_sim`` module (None for other packages or missing files)."""
+    if name != _PACKAGE and not name.startswith(_PACKAGE + "."):
+        return None
+    base = _PACKAGE_ROOT.parent.joinpath(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _imports(path: Path) -> set[Path]:
+    """``prt_sim`` source files imported by one file (absolute and relative imports, at any
+    depth of the file: function-level imports count too)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            # ``from .x import y``: y may be a module of its own, or a name defined in x
+            names = [stem] + [f"{stem}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            f = _module_file(name)
+            if f is not None:
+                out.add(f)
+    return out
+
+
+@functools.cache
+def source_closure(py_file: str) -> tuple[str, ...]:
+    """Every ``prt_sim`` source file reachable by imports from ``py_file`` (itself included),
+    as sorted paths relative to the package's parent folder."""
+    start = Path(py_file).resolve()
+    seen = {start}
+    todo = [start]
+    while todo:
+        for dep in _imports(todo.pop()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return tuple(sorted(str(p.relative_to(_PACKAGE_ROOT.parent)) for p in seen))
+
+
+@functools.cache
+def source_hash(py_file: str) -> str:
+    """SHA-256 (hex, 16 characters) of the contents of :func:`source_closure` ``(py_file)``."""
+    h = hashlib.sha256()
+    for rel in source_closure(str(Path(py_file).resolve())):
+        h.update(rel.encode() + b"\0")
+        h.update(_PACKAGE_ROOT.parent.joinpath(rel).read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+class _ClosureStamp:
+    """Cache locator mixin: the index is fresh only while no source of the closure changed."""
+
+    def get_source_stamp(self):
+        return ("prt_sim.jit", source_hash(self._py_file))
+
+
+class _UserProvidedLocator(_ClosureStamp, caching.UserProvidedCacheLocator):
+    pass
+
+
+class _InTreeLocator(_ClosureStamp, caching.InTreeCacheLocator):
+    pass
+
+
+class _UserWideLocator(_ClosureStamp, caching.UserWideCacheLocator):
+    pass
+
+
+class _CacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [_UserProvidedLocator, _InTreeLocator, _UserWideLocator]
+
+
+class _FunctionCache(caching.FunctionCache):
+    _impl_class = _CacheImpl
+
+
+def njit(*args, cache: bool = False, **options):
+    """``numba.njit`` whose ``cache=True`` is keyed on :func:`source_hash` of the function's
+    file (see the module docstring). Usable bare (``@njit``) or with options."""
+
+    def wrap(fn):
+        disp = numba.njit(**options)(fn)
+        if cache:
+            disp._cache = _FunctionCache(disp.py_func)
+        return disp
+
+    if args and callable(args[0]) and len(args) == 1:
+        return wrap(args[0])
+    if args:
+        raise TypeError("prt_sim.jit.njit takes the function and keyword options only")
+    return wrap

@@ -1,0 +1,72 @@
+"""The on-disk numba caches never serve code older than its sources.
+
+numba keys ``cache=True`` on the defining file only, while the engine's kernels inline the
+daily update from ``model/dynamics.py``. ``prt_sim.jit.njit`` keys each entry on every source a
+kernel imports. A copy of the package is run three times in fresh processes: cold (compiles),
+warm (loads the cache), and after an edit to ``dynamics.py`` alone (must recompile and see it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import prt_sim
+
+PKG = Path(prt_sim.__file__).resolve().parent
+
+_SCRIPT = """
+import json, numpy as np
+import prt_sim
+from prt_sim import engine
+from prt_sim.model.cohorts import Cohort
+from prt_sim.model.params import ModelParams
+from prt_sim.runner import make_draws, make_patients
+c = Cohort.from_trial_baseline(4, seed=2)
+batch = make_patients(c.trait_table(), c.state_table(), c.patient_id)
+engine.prime(batch, make_draws([ModelParams()], [1]))
+print(json.dumps({"file": prt_sim.__file__, "pain": batch.ring[:, 0].tolist(),
+                  "hits": sum(engine.prime.stats.cache_hits.values()),
+                  "misses": sum(engine.prime.stats.cache_misses.values())}))
+"""
+
+
+def _run(src: Path, cache: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src), NUMBA_CACHE_DIR=str(cache))
+    out = subprocess.run(  # run from the copy's folder: the working directory comes first
+        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, check=True,
+        cwd=src,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_an_edit_to_an_inlined_dependency_recompiles_the_kernel(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(PKG, src / "prt_sim", ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "numba_cache"
+    cold = _run(src, cache)
+    assert Path(cold["file"]).is_relative_to(src), "the copy, not the installed package, ran"
+    assert cold["misses"] >= 1 and cold["hits"] == 0
+    warm = _run(src, cache)
+    assert warm["hits"] >= 1 and warm["misses"] == 0, "the warm run did not use the cache"
+    assert warm["pain"] == cold["pain"]
+
+    # Edit the equations' file only: the kernel lives in engine.py, which is untouched.
+    dyn = src / "prt_sim" / "model" / "dynamics.py"
+    text = dyn.read_text()
+    edited = text.replace(
+        "return minimum(10.0, maximum(0.0, raw))", "return minimum(10.0, maximum(0.0, raw + 1.0))"
+    )
+    assert edited != text
+    dyn.write_text(edited)
+    after = _run(src, cache)
+    assert after["misses"] >= 1 and after["hits"] == 0, "stale machine code was served"
+    for old, new in zip(cold["pain"], after["pain"]):
+        assert new == pytest.approx(min(10.0, old + 1.0), abs=1e-9)

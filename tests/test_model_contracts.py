@@ -1,0 +1,262 @@
+"""What the restructured model promises: priors reach the likelihood or are refused, the
+simulator and the skeleton treat dropout alike, the patient-level gradient is right, a fit's
+configuration comes from its constructor and a saved fit is refused by another model, and the
+instrument table is the one map between latent states and readings."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import prt_sim as ps
+from prt_sim.data import published_ashar2022
+from prt_sim.inference.grid import build_grid
+from prt_sim.inference.observation import report_noise_sd
+from prt_sim.inference.skeleton import skeleton_forward
+from prt_sim.model.instruments import (
+    INSTRUMENTS,
+    latent_from_readings,
+    questionnaire_readings,
+)
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+# -- noise parameters reach the likelihood ---------------------------------------------------
+def _report_noise_numeric(p) -> float:
+    """The SD of a weekly report by brute force: lags and flare onsets summed explicitly."""
+    phi, sd = p.fluct_persistence, p.fluct_sd
+    lags = np.abs(np.subtract.outer(np.arange(7), np.arange(7)))
+    fluct_var = sd**2 * np.mean(phi**lags)
+    onsets = np.arange(-int(40 * p.flare_duration) - 1, 7)
+    lag = np.arange(7)[None, :] - onsets[:, None]
+    c = np.where(lag >= 0, np.exp(-np.maximum(lag, 0) / p.flare_duration), 0.0).mean(axis=1)
+    r = p.flare_rate
+    return float(np.sqrt(fluct_var + p.flare_pain**2 * r * (1 - r) * np.sum(c**2)
+                         + p.pain_report_sd**2))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"flare_duration": 1.5, "flare_rate": 0.1}, {"fluct_persistence": 0.0, "fluct_sd": 2.0}],
+)
+def test_report_noise_closed_form_equals_the_sum_over_days(changes):
+    p = ps.ModelParams(**changes)
+    assert float(report_noise_sd(p)) == pytest.approx(_report_noise_numeric(p), rel=1e-10)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["pain_report_sd", "fluct_sd", "flare_pain", "item_noise_sd"])
+def test_a_prior_on_a_noise_parameter_reaches_the_patient_likelihood(name, public_data):
+    """The log density moves with the noise parameter (it was frozen at its fixed value)."""
+    priors = dict(ps.inference.DEFAULT_PRIORS)
+    value = getattr(ps.ModelParams(), name)
+    priors[name] = ps.Prior("lognormal", value, 0.3, "params")
+    data = public_data.subset(arms="usual_care")
+    model = ps.TrialModel(data, priors=priors, level="patient").model
+    logp = model.compile_logp(jacobian=False)
+    point = model.initial_point()
+    key = next(k for k in point if k.startswith(name))
+    lo, hi = dict(point), dict(point)
+    lo[key], hi[key] = point[key] - 0.2, point[key] + 0.2
+    assert abs(logp(hi) - logp(lo)) > 1e-3, f"{name} does not reach the likelihood"
+
+
+def test_priors_the_likelihood_cannot_learn_are_refused():
+    data = published_ashar2022()
+    # item noise does not enter the arm-level model's predictions (means of readings)
+    priors = dict(ps.inference.DEFAULT_PRIORS)
+    priors["item_noise_sd"] = ps.Prior("lognormal", 0.05, 0.5, "params")
+    with pytest.raises(ps.ValidationError, match=r"priors\[item_noise_sd\].*likelihood"):
+        _ = ps.TrialModel(data, priors=priors, n_agents=4).model
+    # population fields evaluated outside the graph can only be fixed: refused up front
+    priors = dict(ps.inference.DEFAULT_PRIORS)
+    priors["fear_mean"] = ps.Prior("beta", 4, 6, "spec")
+    with pytest.raises(ps.ValidationError, match=r"priors\[fear_mean\].*pain_mean"):
+        ps.TrialModel(data, priors=priors)
+
+
+# -- dropout gates the self-guided dose the same way in both paths ---------------------------
+QUIET = ps.ModelParams(fluct_sd=0.0, flare_rate=0.0)
+
+
+def test_dropout_stops_self_guided_use_in_the_simulator_and_the_skeleton():
+    """Every patient attends and drops out at the first session (all certain): afterwards
+    neither path gives the self-guided dose, so the deterministic trajectories agree."""
+    protocol = ps.protocols.custom(
+        [(2, 1.0, 0.0), (9, 1.0, 0.0)], name="edu", attendance=1.0, dropout=1.0
+    ).with_self_guided(start_day=0, daily_dose=0.5)
+    c = ps.Cohort.from_trial_baseline(6, seed=4, params=QUIET, spec=ps.CohortSpec(entry_shift=0))
+    visits = (ps.Visit(name="a", day=20), ps.Visit(name="b", day=60))
+    res = ps.simulate(c, protocol, horizon_days=60, seed=1, params=QUIET, visits=visits,
+                      record="visits")  # fmt: skip
+    grid = build_grid({"edu": protocol}, visits, horizon_days=60, daily=True)
+    _, vstate, _ = skeleton_forward(
+        grid, c.trait_table().T, c.state_table().T, np.zeros(6, int), np.ones(6),
+        np.array(QUIET.to_tuple()),
+    )  # fmt: skip
+    safety = ps.dynamics.State._fields.index("safety")
+    np.testing.assert_allclose(vstate[safety].T, res.latent["safety"].values.T, rtol=2e-6)
+    # and the dose after dropout would have mattered: without dropout safety is higher
+    stay = protocol.replace(dropout=0.0)
+    res_stay = ps.simulate(c, stay, horizon_days=60, seed=1, params=QUIET, visits=visits,
+                           record="visits")  # fmt: skip
+    assert (res_stay.latent["safety"].values > res.latent["safety"].values + 0.05).all()
+
+
+def test_the_grid_scales_self_guided_use_by_the_chance_of_still_being_in_treatment():
+    protocol = ps.protocols.custom(
+        [(1, 1.0, 0.0), (4, 1.0, 0.0)], attendance=0.8, dropout=0.5
+    ).with_self_guided(start_day=0, daily_dose=0.1)
+    grid = build_grid({"a": protocol}, (ps.Visit(name="v", day=10),), daily=True)
+    day = grid.step_day
+    stay = 1.0 - 0.8 * 0.5
+    expect = 0.1 * np.where(day >= 4, stay**2, np.where(day >= 1, stay, 1.0))
+    np.testing.assert_allclose(grid.self_guided[0][day >= 0], expect[day >= 0], rtol=1e-12)
+
+
+# -- patient-level gradient --------------------------------------------------------------------
+@pytest.mark.data
+def test_patient_level_gradient_matches_finite_differences(public_data):
+    data = public_data.subset(arms=["prt", "usual_care"])
+    rec = data.records.isel(patient=np.r_[0:6, -6:0])
+    small = ps.data.TrialData(
+        arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
+        composite_visits=data.composite_visits, source="public data, 12 patients",
+    )  # fmt: skip
+    m = ps.TrialModel(small, level="patient").model
+    logp, dlogp = m.compile_logp(), m.compile_dlogp()
+    rng = np.random.default_rng(3)
+    point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
+    grad = dlogp(point)
+    h, offset = 1e-5, 0
+    for name in [v.name for v in m.value_vars]:
+        size = int(np.size(point[name]))
+        for i in range(0, size, max(1, size // 3)):  # a few entries of each random effect
+            up, dn = dict(point), dict(point)
+            up[name] = np.array(point[name], float).copy()
+            dn[name] = np.array(point[name], float).copy()
+            up[name].flat[i] += h
+            dn[name].flat[i] -= h
+            num = (logp(up) - logp(dn)) / (2 * h)
+            np.testing.assert_allclose(
+                grad[offset + i], num, rtol=2e-4, atol=2e-5, err_msg=f"{name}[{i}]"
+            )
+        offset += size
+
+
+# -- configuration and saved fits ---------------------------------------------------------------
+def test_configuration_is_every_constructor_argument():
+    tm = ps.TrialModel(published_ashar2022(), n_agents=6, max_dt=5)
+    params = list(inspect.signature(ps.TrialModel.__init__).parameters)[1:]
+    cfg = tm.config()
+    assert list(cfg) == params
+    assert cfg["n_agents"] == 6 and cfg["max_dt"] == 5 and cfg["level"] == "arm"
+    assert cfg["data"]["source"].startswith("prt_sim.data.published")
+    assert json.loads(json.dumps(cfg)) == cfg  # JSON as it is
+    other = ps.TrialModel(published_ashar2022().subset(max_day=30), n_agents=6, max_dt=5)
+    assert other.config_hash() != tm.config_hash()  # the data's content counts
+
+
+def _fake_fit(tm, path, **attrs):
+    """A minimal InferenceData carrying a fit's provenance (no sampling needed)."""
+    import arviz as az
+    import xarray as xr
+
+    from prt_sim.io import provenance
+
+    post = xr.Dataset({"exposure_learning": (("chain", "draw"), np.ones((1, 3)))})
+    idata = az.InferenceData(posterior=post)
+    idata.attrs.update(provenance("fit", 1, tm.config()) | attrs)
+    return tm.save(idata, path)
+
+
+def test_load_refuses_a_fit_of_another_version_or_a_tampered_configuration(tmp_path):
+    tm = ps.TrialModel(published_ashar2022(), n_agents=4)
+    ok = _fake_fit(tm, tmp_path / "ok.nc")
+    assert tm.load_fit(ok).posterior["exposure_learning"].shape == (1, 3)
+    old = _fake_fit(tm, tmp_path / "old.nc", prt_sim_version="0.0.1")
+    with pytest.raises(ps.DifferentModelError, match="prt_sim 0.0.1"):
+        ps.TrialModel.load(old)
+    with pytest.warns(ps.VersionWarning, match="0.0.1"):
+        ps.TrialModel.load(old, strict=False)
+    bad = _fake_fit(tm, tmp_path / "bad.nc", config_hash="0" * 16)
+    with pytest.raises(ps.DifferentModelError, match="configuration hash"):
+        ps.TrialModel.load(bad)
+    other = ps.TrialModel(published_ashar2022(), n_agents=5)
+    with pytest.raises(ps.DifferentModelError, match="n_agents"):
+        other.load_fit(ok)
+
+
+def test_load_refuses_files_that_are_not_fits(tmp_path):
+    res = ps.simulate(ps.Cohort.from_trial_baseline(3, seed=1), "none", horizon_days=10,
+                      visits=(ps.Visit(name="v", day=5),))  # fmt: skip
+    sim = res.save(tmp_path / "sim.nc")
+    with pytest.raises(ps.DataFormatError, match=r"simulation, expected a fit.*sim\.nc"):
+        ps.TrialModel.load(sim)
+    with pytest.raises(ps.DataFormatError, match="file not found"):
+        ps.TrialModel.load(tmp_path / "nothing.nc")
+
+
+# -- the instrument table ------------------------------------------------------------------------
+def test_readings_and_their_inverse_are_one_map():
+    p = ps.ModelParams(fluct_sd=1.3)
+    rng = np.random.default_rng(0)
+    s = ps.dynamics.State(*(rng.uniform(0.1, 0.6, 50) for _ in range(7)))
+    x = ps.dynamics.Traits(*(rng.uniform(0.1, 0.9, 50) for _ in range(10)))
+    tsk, pcs, odi, mb = questionnaire_readings(s, x, p)
+    state_pain = p.fluct_sd * s.fluctuation
+    back = latent_from_readings(
+        {"fear": tsk, "catastrophizing": pcs, "avoidance": odi}, state_pain, p
+    )
+    np.testing.assert_allclose(back["fear"], s.fear, rtol=1e-12)
+    np.testing.assert_allclose(back["catastrophizing"], s.catastrophizing, rtol=1e-12)
+    np.testing.assert_allclose(back["avoidance"], s.avoidance, rtol=1e-12)
+    np.testing.assert_allclose(mb, 1 - x.schema * (1 - s.safety), rtol=1e-12)
+    for ins in INSTRUMENTS.values():
+        if ins.n_points:
+            assert ins.to_score(0.0) == ins.lo and ins.to_score(1.0) == ins.hi
+            assert ins.to_fraction(ins.to_score(0.37)) == pytest.approx(0.37)
+
+
+def test_simulated_scores_live_on_each_instruments_scale():
+    c = ps.Cohort.from_trial_baseline(400, seed=2)
+    res = ps.simulate(c, "prt", horizon_days=40, seed=2)
+    for name, ins in INSTRUMENTS.items():
+        v = res.instruments[name].values
+        v = v[np.isfinite(v)]
+        assert v.min() >= ins.lo and v.max() <= ins.hi, name
+        if ins.n_points:
+            assert np.allclose((v - ins.offset) / ins.step, np.round((v - ins.offset) / ins.step))
+
+
+def test_the_daily_update_never_reads_the_measurement_parameters():
+    """MEASUREMENT_PARAMS (declared in ModelParams) do not move the update; every other
+    parameter does somewhere (its cotangent in the adjoint is nonzero)."""
+    from conftest import random_drive, random_shocks, random_state, random_traits
+
+    from prt_sim.model.adjoint import daily_step_vjp
+    from prt_sim.model.dynamics import daily_step
+    from prt_sim.model.params import MEASUREMENT_PARAMS
+
+    rng = np.random.default_rng(5)
+    n = 400
+    s, x, d, z = random_state(rng, n), random_traits(rng, n), random_drive(rng, n), None
+    z = random_shocks(rng, n, binary=False)
+    base = ps.ModelParams()
+    ref = daily_step(s, x, d, z, base.to_tuple())
+    for name in MEASUREMENT_PARAMS:
+        moved = base.replace(**{name: getattr(base, name) * 0.5 + 0.01}).to_tuple()
+        out = daily_step(s, x, d, z, moved)
+        for a, b in zip(ref[0] + (ref[1],), out[0] + (out[1],)):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    gs = ps.dynamics.State(*(rng.normal(size=n) for _ in range(7)))
+    _, _, g_p, g_z, _ = daily_step_vjp(s, x, d, z, base.to_tuple(), gs, rng.normal(size=n))
+    for name, g in zip(ps.model.params.DynParams._fields, g_p):
+        if name == "flare_rate":  # enters through the flare shock
+            g = g_z.flare
+        assert (np.any(np.asarray(g) != 0)) == (name not in MEASUREMENT_PARAMS), name
