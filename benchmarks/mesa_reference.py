@@ -57,7 +57,7 @@ class PatientAgent(mesa.Agent):
         self.started = bool(treating)
         self.treating = bool(treating)
         self.attended = 0
-        # engine.prime_ring: the pain of the initial state (with its flare), no noise
+        # engine.prime: the pain of the initial state (with its flare), no noise
         first = float(pain(self.state, self.traits, model.p, self.state.flare))
         self.ring = [first] * _RING
         self.daily: list[tuple[float, ...]] = []

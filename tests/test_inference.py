@@ -102,7 +102,7 @@ def test_skeleton_gradient_matches_finite_differences():
     )
     grid = build_grid(prots, visits)
     assert grid.visit_step[1] == grid.visit_step[2]
-    assert grid.dt[grid.visit_step[3]] == 3.0
+    assert grid.drives.dt[grid.visit_step[3]] == 3.0
     c = ps.Cohort.from_trial_baseline(3, seed=8)
     tr, ini = np.tile(c.trait_table().T, 2), np.tile(c.state_table().T, 2)
     arm, treat = np.repeat([0, 1], 3), np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
@@ -211,7 +211,8 @@ def test_bad_model_configuration_is_refused():
 
 @pytest.mark.slow
 def test_fit_smoke_returns_labeled_inference_data(tmp_path):
-    tm = ps.TrialModel(published_ashar2022(), n_agents=8)
+    # the default configuration: the CLI, report and example tests fit the same compiled model
+    tm = ps.TrialModel(published_ashar2022())
     idata = tm.fit(draws=30, tune=30, chains=2, seed=3, progress=False)
     post = idata.posterior
     assert post["pred_pain_mean"].dims == ("chain", "draw", "arm", "visit")

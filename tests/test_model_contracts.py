@@ -116,7 +116,7 @@ def test_the_grid_scales_self_guided_use_by_the_chance_of_still_being_in_treatme
     day = grid.step_day
     stay = 1.0 - 0.8 * 0.5
     expect = 0.1 * np.where(day >= 4, stay**2, np.where(day >= 1, stay, 1.0))
-    np.testing.assert_allclose(grid.self_guided[0][day >= 0], expect[day >= 0], rtol=1e-12)
+    np.testing.assert_allclose(grid.drives.self_guided[0][day >= 0], expect[day >= 0], rtol=1e-12)
 
 
 # -- patient-level gradient --------------------------------------------------------------------

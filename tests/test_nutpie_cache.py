@@ -27,7 +27,8 @@ def _call(compiled, x):
 
 @pytest.mark.slow
 def test_cached_compile_matches_the_model_logp_and_gradient():
-    model = ps.TrialModel(ps.data.published_ashar2022(), n_agents=4).model
+    # the default configuration, which other tests compile too (one cold compile for all)
+    model = ps.TrialModel(ps.data.published_ashar2022()).model
     first = compile_nutpie(model)  # a miss (fills the cache) or already a hit
     second = compile_nutpie(model)  # must be a hit: no PyTensor function rebuilt
     assert second.logp_func is None
@@ -60,7 +61,7 @@ def test_graph_key_tracks_the_model():
 def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path):
     from prt_sim.inference import nutpie_cache
 
-    model = ps.TrialModel(ps.data.published_ashar2022(), n_agents=4).model
+    model = ps.TrialModel(ps.data.published_ashar2022()).model
     compile_nutpie(model)  # the record exists now
     path = nutpie_cache._record_path(graph_key(model))
     assert path.exists()

@@ -208,7 +208,7 @@ def test_protocol_needs_sessions_of_the_right_type():
         ValidationError,
         ps.Protocol,
         sessions=((1, 1.0, 0.0),),
-        must=("Protocol.sessions[0]", "a prt_sim.protocols.Session"),
+        must=("Protocol.sessions[0]", "a prt_sim.Session"),
     )
     _raises(ValidationError, ps.Protocol, name="", must=("Protocol.name=''", "non-empty string"))
 

@@ -163,7 +163,7 @@ class TrialData:
             raise ValidationError("TrialData.visits", self.visits, "at least one visit")
         for i, v in enumerate(self.visits):
             if not isinstance(v, Visit):
-                raise ValidationError(f"TrialData.visits[{i}]", v, "a prt_sim.model.timeline.Visit")
+                raise ValidationError(f"TrialData.visits[{i}]", v, "a prt_sim.Visit")
         names = self.visit_names
         if len(set(names)) != len(names):
             raise ValidationError("TrialData.visits", names, "unique visit names")

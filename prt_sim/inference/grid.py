@@ -16,6 +16,7 @@ the engine stops a patient's self-guided use when they drop out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from ..model.calendar import RECALL_DAYS
 from ..model.protocols import Protocol
 from ..model.timeline import Visit, build_timeline
 
-__all__ = ["SkeletonGrid", "build_grid", "QUIET_AFTER_DAYS"]
+__all__ = ["SkeletonGrid", "GridDrives", "build_grid", "QUIET_AFTER_DAYS"]
 
 #: Recall windows starting this many days after the grid's first day or later, with nothing
 #: scheduled in them, are resolved in two steps instead of seven: by then the entry excess of the
@@ -32,21 +33,12 @@ __all__ = ["SkeletonGrid", "build_grid", "QUIET_AFTER_DAYS"]
 QUIET_AFTER_DAYS = 42
 
 
-@dataclass
-class SkeletonGrid:
-    """Calendar of the skeleton, shared by all arms.
+class GridDrives(NamedTuple):
+    """The grid's calendar as the skeleton's kernels read it: ``dt[step]`` (days) and, per
+    ``[arm, step]``, the step's total session doses, the mean daily self-guided dose (times the
+    probability of still being in treatment), the mean flare multiplier and the expected
+    attendance of a session."""
 
-    Arrays indexed ``[arm, step]`` hold each step's total session doses, the mean daily
-    self-guided dose (times the probability of still being in treatment), the mean flare
-    multiplier, and the expected attendance of a session; ``dt[step]``
-    is the step length in days. ``pain_weight[step, visit]`` is the weight of a step's pain in a
-    visit's 7-day recall mean; ``visit_step[visit]`` is the step ending on the visit day.
-    """
-
-    arms: tuple[str, ...]
-    visits: tuple[Visit, ...]
-    start_day: int
-    step_day: np.ndarray
     dt: np.ndarray
     education: np.ndarray
     exposure: np.ndarray
@@ -54,6 +46,23 @@ class SkeletonGrid:
     self_guided: np.ndarray
     flare_mult: np.ndarray
     attend: np.ndarray
+
+
+@dataclass
+class SkeletonGrid:
+    """Calendar of the skeleton, shared by all arms.
+
+    ``drives`` holds the per-step calendar (:class:`GridDrives`); ``uptake[arm]`` the share of
+    an arm's agents that starts treatment; ``pain_weight[step, visit]`` the weight of a step's
+    pain in a visit's 7-day recall mean; ``visit_step[visit]`` the step ending on the visit
+    day; ``step_day[step]`` the study day a step starts on.
+    """
+
+    arms: tuple[str, ...]
+    visits: tuple[Visit, ...]
+    start_day: int
+    step_day: np.ndarray
+    drives: GridDrives
     uptake: np.ndarray
     pain_weight: np.ndarray
     visit_step: np.ndarray
@@ -61,20 +70,7 @@ class SkeletonGrid:
     @property
     def n_steps(self) -> int:
         """Number of steps."""
-        return len(self.dt)
-
-    def drives(self) -> tuple[np.ndarray, ...]:
-        """(dt, education, exposure, placebo, self_guided, flare_mult, attend): the arrays the
-        skeleton kernels take, in their argument order."""
-        return (
-            self.dt,
-            self.education,
-            self.exposure,
-            self.placebo,
-            self.self_guided,
-            self.flare_mult,
-            self.attend,
-        )
+        return len(self.drives.dt)
 
 
 def build_grid(
@@ -191,18 +187,12 @@ def build_grid(
         if hi[visit_step[j]] != v.day - start + 1:  # pragma: no cover - guaranteed by the cuts
             raise AssertionError("visit day does not end a step")
     return SkeletonGrid(
-        tuple(protocols),
-        tuple(visits),
-        start,
-        step_day,
-        (hi - lo).astype(float),
-        out["education"],
-        out["exposure"],
-        out["placebo"],
-        out["self_guided"],
-        out["flare_mult"],
-        out["attend"],
-        uptake,
-        pain_weight,
-        visit_step,
+        arms=tuple(protocols),
+        visits=tuple(visits),
+        start_day=start,
+        step_day=step_day,
+        drives=GridDrives(dt=(hi - lo).astype(float), **out),
+        uptake=uptake,
+        pain_weight=pain_weight,
+        visit_step=visit_step,
     )

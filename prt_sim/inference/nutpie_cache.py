@@ -96,8 +96,9 @@ def _key(*parts) -> str:
     import pytensor
 
     h = hashlib.sha256()
-    flags = f"fastmath={pytensor.config.numba__fastmath}"
-    for p in (_FORMAT, nutpie.__version__, numba.__version__, pytensor.__version__, flags, *parts):
+    # compile_nutpie always compiles with strict math (strict_math), whatever the ambient flags
+    for p in (_FORMAT, nutpie.__version__, numba.__version__, pytensor.__version__, "strict-math",
+              *parts):  # fmt: skip
         h.update(repr(p).encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -234,9 +235,9 @@ def _op_key(op) -> str:
     from .skeleton import SkeletonOp, _cache_key, _SkeletonGradOp
 
     if isinstance(op, SkeletonOp):
-        return _cache_key("forward", op)
+        return _cache_key("forward")  # the grid is a constant input: hashed with the inputs
     if isinstance(op, _SkeletonGradOp):
-        return _cache_key("backward", op.fwd)
+        return _cache_key("backward")
     if not hasattr(op, "__props__"):
         raise TypeError(f"op without __props__: {op}")
     return default_hash_key_from_props(op)

@@ -34,26 +34,14 @@ from ..model.dynamics import (
     load_traits,
 )
 from ..model.params import N_PARAMS, PARAM_INDEX, DynParams, params_from_array
-from .grid import SkeletonGrid
+from .grid import GridDrives, SkeletonGrid
 
-__all__ = ["skeleton_forward", "skeleton_backward", "SkeletonOp", "GridDrives", "Agents"]
+__all__ = ["skeleton_forward", "skeleton_backward", "SkeletonOp", "Agents"]
 
 # Where the expected shocks' cotangents land: flare_rate enters through the expected flare
 # shock, the adherence trait through the expected adherence shock.
 _P_FLARE_RATE = PARAM_INDEX["flare_rate"]
 _X_ADHERENCE = Traits._fields.index("adherence")
-
-
-class GridDrives(NamedTuple):
-    """The grid's calendar as the kernels read it (``[arm, step]`` arrays, ``dt[step]``)."""
-
-    dt: np.ndarray
-    education: np.ndarray
-    exposure: np.ndarray
-    placebo: np.ndarray
-    self_guided: np.ndarray
-    flare_mult: np.ndarray
-    attend: np.ndarray
 
 
 class Agents(NamedTuple):
@@ -64,11 +52,6 @@ class Agents(NamedTuple):
     init: np.ndarray
     arm: np.ndarray
     treat: np.ndarray
-
-
-def grid_drives(grid: SkeletonGrid) -> GridDrives:
-    """The kernels' view of a grid."""
-    return GridDrives(*grid.drives())
 
 
 @njit(inline="always")
@@ -171,7 +154,7 @@ def skeleton_forward(grid: SkeletonGrid, traits, init, arm, treat, pvec, sg_scal
     states = np.empty((n_agents, grid.n_steps + 1, N_STATE))
     pains = np.empty((n_agents, grid.n_steps))
     p = DynParams(*np.asarray(pvec, dtype=float).tolist())
-    _run(agents, p, float(sg_scale), grid_drives(grid), states, pains)
+    _run(agents, p, float(sg_scale), grid.drives, states, pains)
     week = pains @ grid.pain_weight
     vstate = np.ascontiguousarray(states[:, grid.visit_step + 1, :].transpose(2, 0, 1))
     return week, vstate, (states, pains)
@@ -263,7 +246,7 @@ def skeleton_backward(
         agents,
         DynParams(*pvec.tolist()),
         float(sg_scale),
-        grid_drives(grid),
+        grid.drives,
         states,
         grid.pain_weight,
         np.ascontiguousarray(grid.visit_step, dtype=np.int64),
@@ -277,16 +260,19 @@ def skeleton_backward(
 class SkeletonOp(Op):
     """PyTensor Op: (traits[N_TRAITS, A], init[N_STATE, A], params[N_PARAMS], sg_scale) ->
     (week_pain[A, V], visit_state[N_STATE, A, V], trajectory[A, K + 1, N_STATE]), with a
-    gradient through
-    :func:`skeleton_backward`.
+    gradient through :func:`skeleton_backward`.
 
-    ``arm`` (agent -> arm index) and ``treat`` (agent takes up treatment: 0/1) are constants of
-    the Op, as is the grid. The third output is the stored trajectory, consumed by the gradient
-    Op so that a log-density-and-gradient evaluation runs the forward pass once. The Op has a
-    Python implementation (C backend, ``pm.sample``) and a native numba one (nutpie).
+    ``arm`` (agent -> arm index), ``treat`` (agent takes up treatment: 0/1) and the grid are
+    fixed for a model: they enter the graph as constant inputs (:meth:`static_inputs`), so the
+    compiled kernels do not depend on any one trial's calendar and are compiled once for every
+    model. The third output is the stored trajectory, consumed by the gradient Op so that a
+    log-density-and-gradient evaluation runs the forward pass once. The Op has a Python
+    implementation (C backend, ``pm.sample``) and a native numba one (nutpie).
     """
 
     __props__ = ()
+    #: Inputs that carry a gradient; the others are the static inputs.
+    N_VARIABLE = 4
 
     def __init__(self, grid: SkeletonGrid, arm: np.ndarray, treat: np.ndarray):
         self.grid = grid
@@ -294,12 +280,33 @@ class SkeletonOp(Op):
         self.treat = np.ascontiguousarray(treat, dtype=float)
         super().__init__()
 
+    def static_inputs(self) -> tuple[np.ndarray, ...]:
+        """The agents' arms and uptake, the grid's calendar and recall weights, and each
+        visit's run of steps, as the numba kernels take them."""
+        g = self.grid
+        weight = np.ascontiguousarray(g.pain_weight, dtype=float)
+        n_steps, n_visits = weight.shape
+        # Each visit's 7-day recall covers a short run of steps: the kernels loop over it only.
+        nz = weight != 0
+        w_lo = [np.argmax(nz[:, j]) if nz[:, j].any() else 0 for j in range(n_visits)]
+        w_hi = [n_steps - np.argmax(nz[::-1, j]) if nz[:, j].any() else 0 for j in range(n_visits)]
+        return (
+            self.arm,
+            self.treat,
+            *(np.ascontiguousarray(a, dtype=float) for a in g.drives),
+            weight,
+            np.ascontiguousarray(g.visit_step, dtype=np.int64),
+            np.asarray(w_lo, dtype=np.int64),
+            np.asarray(w_hi, dtype=np.int64),
+        )
+
     def make_node(self, traits, init, params, sg_scale):
         ins = [pt.as_tensor_variable(v).astype("float64") for v in (traits, init, params, sg_scale)]
+        ins += [pt.constant(a) for a in self.static_inputs()]
         return Apply(self, ins, [pt.dmatrix(), pt.dtensor3(), pt.dtensor3()])
 
     def perform(self, node, inputs, outputs):
-        traits, init, params, sg_scale = inputs
+        traits, init, params, sg_scale = inputs[: self.N_VARIABLE]
         week, vstate, (states, _) = skeleton_forward(
             self.grid, traits, init, self.arm, self.treat, params, sg_scale
         )
@@ -317,19 +324,22 @@ class SkeletonOp(Op):
         ]
 
     def grad(self, inputs, output_grads):
-        from pytensor.gradient import DisconnectedType, grad_undefined
+        from pytensor.gradient import DisconnectedType
 
         g_week, g_vstate, _ = output_grads
-        week, vstate, states = self(*inputs)
+        week, vstate, states = self(*inputs[: self.N_VARIABLE])
         if isinstance(g_week.type, DisconnectedType):
             g_week = pt.zeros_like(week)
         if isinstance(g_vstate.type, DisconnectedType):
             g_vstate = pt.zeros_like(vstate)
-        del grad_undefined  # the trajectory output is an implementation detail: no gradient
-        return list(_SkeletonGradOp(self)(*inputs, states, g_week, g_vstate))
+        # the trajectory output is an implementation detail: no gradient flows into it
+        grads = _SkeletonGradOp(self)(*inputs[: self.N_VARIABLE], states, g_week, g_vstate)
+        static = [DisconnectedType()() for _ in inputs[self.N_VARIABLE :]]
+        return [*grads, *static]
 
     def connection_pattern(self, node):
-        return [[True, True, False]] * 4
+        n_static = len(node.inputs) - self.N_VARIABLE
+        return [[True, True, False]] * self.N_VARIABLE + [[False, False, False]] * n_static
 
     def __eq__(self, other):
         return self is other
@@ -350,10 +360,11 @@ class _SkeletonGradOp(Op):
             pt.as_tensor_variable(v).astype("float64")
             for v in (traits, init, params, sg_scale, states, g_week, g_vstate)
         ]
+        ins += [pt.constant(a) for a in self.fwd.static_inputs()]
         return Apply(self, ins, [pt.dmatrix(), pt.dmatrix(), pt.dvector(), pt.dscalar()])
 
     def perform(self, node, inputs, outputs):
-        traits, init, params, sg_scale, states, g_week, g_vstate = inputs
+        traits, init, params, sg_scale, states, g_week, g_vstate = inputs[:7]
         f = self.fwd
         gt, gi, gp, gs = skeleton_backward(
             f.grid, traits, init, f.arm, f.treat, params, sg_scale, g_week, g_vstate, (states, None)
@@ -374,115 +385,83 @@ class _SkeletonGradOp(Op):
 
 
 def _register_numba() -> None:
-    """Native numba implementations, so nutpie runs the Ops without the Python fallback."""
+    """Native numba implementations, so nutpie runs the Ops without the Python fallback. They
+    take the grid as arguments (the Ops' static inputs), so they are one compiled function for
+    every model and grid, keyed only on the sources (:func:`_cache_key`)."""
     try:
         from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
     except ImportError:  # pragma: no cover - pytensor without its numba backend
         return
 
+    @njit
+    def forward(traits, init, params, sg_scale, arm, treat, dt, edu, expo, plc, sg, fmult,
+                attend, weight, vstep, w_lo, w_hi):  # fmt: skip
+        n_agents = traits.shape[1]
+        n_steps, n_visits = weight.shape
+        states = np.empty((n_agents, n_steps + 1, N_STATE))
+        pains = np.empty((n_agents, n_steps))
+        agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
+        cal = GridDrives(dt, edu, expo, plc, sg, fmult, attend)
+        _run(agents, params_from_array(params), sg_scale.item(), cal, states, pains)
+        week = np.zeros((n_agents, n_visits))
+        vstate = np.empty((N_STATE, n_agents, n_visits))
+        for i in range(n_agents):
+            for j in range(n_visits):
+                acc = 0.0
+                for k in range(w_lo[j], w_hi[j]):
+                    acc += pains[i, k] * weight[k, j]
+                week[i, j] = acc
+                for f in range(N_STATE):
+                    vstate[f, i, j] = states[i, vstep[j] + 1, f]
+        return week, vstate, states
+
+    @njit
+    def backward(traits, init, params, sg_scale, states, g_week, g_vstate, arm, treat, dt, edu,
+                 expo, plc, sg, fmult, attend, weight, vstep, w_lo, w_hi):  # fmt: skip
+        n_agents = traits.shape[1]
+        out = _Cotangents(
+            np.empty((N_TRAITS, n_agents)),
+            np.empty((N_STATE, n_agents)),
+            np.empty((n_agents, N_PARAMS)),
+            np.empty(n_agents),
+        )
+        agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
+        _back(
+            agents,
+            params_from_array(params),
+            sg_scale.item(),
+            GridDrives(dt, edu, expo, plc, sg, fmult, attend),
+            np.ascontiguousarray(states),
+            weight,
+            vstep,
+            np.ascontiguousarray(g_week),
+            np.ascontiguousarray(g_vstate),
+            out,
+        )
+        gp = np.zeros(N_PARAMS)
+        for i in range(n_agents):
+            for k in range(N_PARAMS):
+                gp[k] += out.params[i, k]
+        return out.traits, out.init, gp, np.asarray(out.sg_scale.sum())
+
     @register_funcify_and_cache_key(SkeletonOp)
     def _funcify_forward(op, node=None, **kwargs):
-        g = op.grid
-        arm, treat = op.arm, op.treat
-        dt, edu, expo, plc, sg, fmult, attend = g.drives()  # constants of the compiled code
-        weight = np.ascontiguousarray(g.pain_weight)
-        vstep = np.ascontiguousarray(g.visit_step)
-        n_steps, n_visits = g.n_steps, len(g.visit_step)
-        # Each visit's 7-day recall covers a short run of steps: loop over that run only.
-        nz = weight != 0
-        w_lo = np.array([np.argmax(nz[:, j]) if nz[:, j].any() else 0 for j in range(n_visits)])
-        w_hi = np.array(
-            [n_steps - np.argmax(nz[::-1, j]) if nz[:, j].any() else 0 for j in range(n_visits)]
-        )
-
-        @njit
-        def forward(traits, init, params, sg_scale):
-            n_agents = traits.shape[1]
-            states = np.empty((n_agents, n_steps + 1, N_STATE))
-            pains = np.empty((n_agents, n_steps))
-            agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
-            cal = GridDrives(dt, edu, expo, plc, sg, fmult, attend)
-            _run(agents, params_from_array(params), sg_scale.item(), cal, states, pains)
-            week = np.zeros((n_agents, n_visits))
-            vstate = np.empty((N_STATE, n_agents, n_visits))
-            for i in range(n_agents):
-                for j in range(n_visits):
-                    acc = 0.0
-                    for k in range(w_lo[j], w_hi[j]):
-                        acc += pains[i, k] * weight[k, j]
-                    week[i, j] = acc
-                    for f in range(N_STATE):
-                        vstate[f, i, j] = states[i, vstep[j] + 1, f]
-            return week, vstate, states
-
-        return forward, _cache_key("forward", op)
+        return forward, _cache_key("forward")
 
     @register_funcify_and_cache_key(_SkeletonGradOp)
     def _funcify_backward(op, node=None, **kwargs):
-        f = op.fwd
-        g = f.grid
-        arm, treat = f.arm, f.treat
-        dt, edu, expo, plc, sg, fmult, attend = g.drives()
-        weight = np.ascontiguousarray(g.pain_weight)
-        visit_step = np.ascontiguousarray(g.visit_step, dtype=np.int64)
-
-        @njit
-        def backward(traits, init, params, sg_scale, states, g_week, g_vstate):
-            n_agents = traits.shape[1]
-            out = _Cotangents(
-                np.empty((N_TRAITS, n_agents)),
-                np.empty((N_STATE, n_agents)),
-                np.empty((n_agents, N_PARAMS)),
-                np.empty(n_agents),
-            )
-            agents = Agents(np.ascontiguousarray(traits), np.ascontiguousarray(init), arm, treat)
-            _back(
-                agents,
-                params_from_array(params),
-                sg_scale.item(),
-                GridDrives(dt, edu, expo, plc, sg, fmult, attend),
-                np.ascontiguousarray(states),
-                weight,
-                visit_step,
-                np.ascontiguousarray(g_week),
-                np.ascontiguousarray(g_vstate),
-                out,
-            )
-            gp = np.zeros(N_PARAMS)
-            for i in range(n_agents):
-                for k in range(N_PARAMS):
-                    gp[k] += out.params[i, k]
-            return out.traits, out.init, gp, np.asarray(out.sg_scale.sum())
-
-        return backward, _cache_key("backward", f)
+        return backward, _cache_key("backward")
 
 
-def _cache_key(kind: str, op: SkeletonOp) -> str:
-    """Content hash of everything the numba implementation closes over (for PyTensor's cache)."""
+def _cache_key(kind: str) -> str:
+    """Key of a compiled kernel in PyTensor's cache: the kernels' sources and everything they
+    import (the equations), and the version; the grid is an input, not part of the code."""
     import hashlib
 
     from .. import __version__
 
-    # The kernels' sources and everything they import (the equations) key the compiled code.
-    h = hashlib.sha256(f"prt_sim-skeleton-{kind}-{__version__}-{source_hash(__file__)}".encode())
-    g = op.grid
-    for arr in (
-        g.dt,
-        g.education,
-        g.exposure,
-        g.placebo,
-        g.self_guided,
-        g.flare_mult,
-        g.attend,
-        g.pain_weight,
-        g.visit_step,
-        op.arm,
-        op.treat,
-    ):
-        a = np.ascontiguousarray(arr)
-        h.update(str((a.dtype, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    text = f"prt_sim-skeleton-{kind}-{__version__}-{source_hash(__file__)}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _register_numba()

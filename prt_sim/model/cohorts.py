@@ -334,10 +334,11 @@ class Cohort:
         check_entry_shift(spec.entry_shift, params, "CohortSpec.entry_shift")
         std = standard_draws(u, spec)
         p = params.to_tuple()
-        traits, state = build_patients(entry_latent(std, spec, p), std, spec, p, spec.entry_shift)
+        latent = entry_latent(std, spec, p)
+        traits, state = build_patients(latent, std, spec, p, spec.entry_shift)
         # What was drawn: steady pain, and the questionnaire readings at entry.
         baseline = {k: np.asarray(std[k]) for k in BASELINE_VARS[1:]}
-        baseline["pain"] = steady_pain(spec.pain_mean + spec.pain_sd * std["pain_z"])
+        baseline["pain"] = steady_pain(latent["pain"])
         meta = {"source": "trial_baseline", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)
 

@@ -141,9 +141,7 @@ class Protocol(Validated):
         sessions = tuple(self.sessions)
         for i, s in enumerate(sessions):
             if not isinstance(s, Session):
-                raise ValidationError(
-                    f"Protocol.sessions[{i}]", s, "a prt_sim.model.protocols.Session"
-                )
+                raise ValidationError(f"Protocol.sessions[{i}]", s, "a prt_sim.Session")
         sessions = tuple(sorted(sessions, key=lambda s: s.day))
         for a, b in zip(sessions, sessions[1:]):
             if a.day == b.day:
@@ -157,9 +155,7 @@ class Protocol(Validated):
         sg = tuple(self.self_guided)
         for i, s in enumerate(sg):
             if not isinstance(s, SelfGuided):
-                raise ValidationError(
-                    f"Protocol.self_guided[{i}]", s, "a prt_sim.model.protocols.SelfGuided"
-                )
+                raise ValidationError(f"Protocol.self_guided[{i}]", s, "a prt_sim.SelfGuided")
         object.__setattr__(self, "self_guided", sg)
 
     # -- derived protocols -------------------------------------------------------------------
