@@ -20,11 +20,12 @@ install: $(STAMP)
 run: install
 	MPLBACKEND=Agg $(VENV)/bin/prt-sim reproduce --out out/reproduce
 
-## Lint, then the whole test suite (slow tests included, as in CI).
+## Lint, then the whole test suite (slow tests included, as in CI), on two workers; the tests
+## that fit the default model share one worker, so that model is compiled once.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
+	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist loadgroup --durations=20
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -162,6 +162,7 @@ def test_quickstart_example_runs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("default_fit")
 def test_cli_fit_writes_inference_data_and_summary(tmp_path, capsys):
     out = tmp_path / "fit.nc"
     code = main(
@@ -226,6 +227,7 @@ def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
 
 @pytest.mark.example
 @pytest.mark.slow
+@pytest.mark.xdist_group("default_fit")
 def test_forecast_example_runs(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(

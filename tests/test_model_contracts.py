@@ -49,21 +49,24 @@ def test_report_noise_closed_form_equals_the_sum_over_days(changes):
     assert float(report_noise_sd(p)) == pytest.approx(_report_noise_numeric(p), rel=1e-10)
 
 
+NOISE = ("pain_report_sd", "fluct_sd", "flare_pain", "item_noise_sd")
+
+
 @pytest.mark.data
-@pytest.mark.parametrize("name", ["pain_report_sd", "fluct_sd", "flare_pain", "item_noise_sd"])
-def test_a_prior_on_a_noise_parameter_reaches_the_patient_likelihood(name, public_data):
-    """The log density moves with the noise parameter (it was frozen at its fixed value)."""
+def test_priors_on_noise_parameters_reach_the_patient_likelihood(public_data):
+    """The log density moves with each noise parameter (they were frozen at fixed values)."""
     priors = dict(ps.inference.DEFAULT_PRIORS)
-    value = getattr(ps.ModelParams(), name)
-    priors[name] = ps.Prior("lognormal", value, 0.3, "params")
-    data = public_data.subset(arms="usual_care")
-    model = ps.TrialModel(data, priors=priors, level="patient").model
+    base = ps.ModelParams()
+    for name in NOISE:
+        priors[name] = ps.Prior("lognormal", getattr(base, name), 0.3, "params")
+    model = ps.TrialModel(public_data.subset(arms="usual_care"), priors=priors).model
     logp = model.compile_logp(jacobian=False)
     point = model.initial_point()
-    key = next(k for k in point if k.startswith(name))
-    lo, hi = dict(point), dict(point)
-    lo[key], hi[key] = point[key] - 0.2, point[key] + 0.2
-    assert abs(logp(hi) - logp(lo)) > 1e-3, f"{name} does not reach the likelihood"
+    for name in NOISE:
+        key = next(k for k in point if k.startswith(name))
+        lo, hi = dict(point), dict(point)
+        lo[key], hi[key] = point[key] - 0.2, point[key] + 0.2
+        assert abs(logp(hi) - logp(lo)) > 1e-3, f"{name} does not reach the likelihood"
 
 
 def test_priors_the_likelihood_cannot_learn_are_refused():

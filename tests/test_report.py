@@ -17,9 +17,11 @@ from prt_sim.report import SUMMARY_YEARS, build_summary
 matplotlib.use("Agg")
 
 _STAT = ("median", "lo90", "hi90")
+# The main job fits the default model: on the worker that compiles it once for every such test.
+pytestmark = pytest.mark.xdist_group("default_fit")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test worker, whatever runs between its tests
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
     code = main(["reproduce", "--quick", "--seed", "3", "--out", str(out), "--quiet"])
