@@ -131,7 +131,12 @@ def test_patient_level_gradient_matches_finite_differences(public_data):
         arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
-    m = ps.TrialModel(small, level="patient").model
+    # a few population parameters (each kind of target) and every random effect: the graph
+    # stays small enough to compile quickly, and covers the skeleton, the observation models
+    # and the uptake mixture
+    names = ("exposure_learning", "pain_mean", "entry_shift", "tsk11_pain_state", "reinstatement")
+    priors = {k: ps.inference.DEFAULT_PRIORS[k] for k in names}
+    m = ps.TrialModel(small, level="patient", priors=priors).model
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
