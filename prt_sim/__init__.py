@@ -11,7 +11,7 @@ exposure, and flare-ups read as damage reinstate it. See ``docs/model.md``.
 ['attrib_mb', 'odi', 'pain_avg', 'pcs', 'tsk11']
 """
 
-from . import data, forecasting  # noqa: E402
+from . import clinic, data, experiments, forecasting  # noqa: E402
 from ._version import __version__
 from .errors import (  # noqa: E402
     DataFormatError,
@@ -46,8 +46,10 @@ __all__ = [
     "ValidationError",
     "VersionWarning",
     "Visit",
+    "clinic",
     "data",
     "dynamics",
+    "experiments",
     "forecasting",
     "protocols",
     "simulate",

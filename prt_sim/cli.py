@@ -1,4 +1,4 @@
-"""The command line ``prt-sim``: ``reproduce`` (the main job), ``demo``, ``simulate``, ``fit``, ``forecast``.
+"""The command line ``prt-sim``: ``reproduce`` (the main job), ``demo``, ``simulate``, ``fit``, ``forecast``, ``clinic``, ``sweep``, ``power``.
 
 Every output location is checked before any work starts, and a problem with an input or an
 output is one line naming it (exit code 2), never a traceback. The process's warning filters
@@ -298,6 +298,154 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clinic(args: argparse.Namespace) -> int:
+    from .clinic import load_spec, run_clinic
+
+    out = check_output_file(args.out, "--out")
+    figures = check_output_dir(args.figures, "--figures") if args.figures else None
+    spec = load_spec(args.spec)
+    if args.replications < 1:
+        from .errors import ValidationError
+
+        raise ValidationError("--replications", args.replications, "an integer >= 1")
+    res = run_clinic(spec, seed=args.seed, replications=args.replications, progress=not args.quiet)
+    res.save(out)
+    s = res.summary()
+    conf = 100 * s.attrs["confidence"]
+    _log(f"{'figure':<32s}{'mean':>12s}{f'{conf:g}% interval':>28s}")
+    for v in (
+        "referrals",
+        "wait_mean",
+        "p_wait",
+        "share_over_target",
+        "still_waiting",
+        "reneged_share",
+        "queue_mean",
+        "caseload_utilisation",
+        "hours_utilisation",
+        "pain_free_post",
+        "pain_free_per_therapist_year",
+        "cost_per_pain_free",
+        "followup_pain_free_share",
+    ):
+        m, lo, hi = (float(x) for x in s[v].values)
+        _log(f"{v:<32s}{m:>12.3f}{f'[{lo:.3f}, {hi:.3f}]':>28s}")
+    sessions = s["sessions"].sel(stat="mean")
+    _log(
+        "sessions attended per run by format: "
+        + ", ".join(f"{f} {float(sessions.sel(format=f)):.0f}" for f in sessions["format"].values)
+    )
+    if figures is not None:
+        from .plotting import clinic as cplot
+
+        plots = {
+            "waits.png": cplot.plot_waits,
+            "queue.png": cplot.plot_queue,
+            "sessions.png": cplot.plot_sessions_by_format,
+        }
+        if spec.dynamics:
+            plots["population_pain.png"] = cplot.plot_population_pain
+        for name, fn in plots.items():
+            try:
+                fig, _ = fn(res)
+            except ValueError as e:  # nothing to draw (say, nobody waitlisted)
+                _log(f"  {name}: skipped ({e})")
+                continue
+            save_figure(fig, figures / name)
+        _log(f"wrote figures to {figures}")
+    _log(f"wrote {out}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiments import load_spec, run_sweep
+
+    spec = load_spec(args.spec)  # the spec and the output folder are checked before any work
+    workers = args.workers
+    executor = "dask" if args.scheduler else args.executor
+    run = run_sweep(
+        spec,
+        args.out,
+        executor=executor,
+        workers=workers,
+        scheduler=args.scheduler,
+        batch_size=args.batch_size,
+        retry_failed=args.retry_failed,
+        progress=not args.quiet,
+        progress_interval=args.progress_interval,
+    )
+    s = run.summary
+    _log(
+        f"sweep {spec.name!r} (spec {spec.hash}): {s['points']} points x {s['replicates']} "
+        f"replicates = {s['tasks']} tasks; {s['already_done']} already done, {s['ran']} run now "
+        f"({s['finished']} finished, {s['failed']} failed) in {s['wall_s']:.1f} s on "
+        f"{s['workers']} {s['executor']} worker(s) ({s['tasks_per_min']:.0f} tasks/min)"
+    )
+    if s["failed_total"]:
+        import json as _json
+
+        fails = _json.loads(run.data.attrs["failures"])
+        _log(f"{s['failed_total']} failed task(s); first: {fails[0]} (rerun with --retry-failed)")
+    _log(f"wrote {run.path / 'results.nc'}")
+    return 1 if s["failed_total"] else 0
+
+
+def _cmd_power(args: argparse.Namespace) -> int:
+    from .experiments.power import run_power
+    from .experiments.power_spec import load_power_spec
+
+    spec = load_power_spec(args.spec)  # the spec and the outputs are checked before any work
+    if args.trials is not None:
+        spec = spec.replace(trials=args.trials)
+    out = check_output_file(args.out, "--out")
+    figure = check_output_file(args.figure, "--figure") if args.figure else None
+    q = spec.quantity
+    _log(
+        f"prt_sim {__version__}: {q} of {spec.name!r} (spec {spec.hash}): {spec.treatment} vs "
+        f"{spec.control}, {spec.analysis.kind} on {spec.endpoint.measure} at day "
+        f"{spec.endpoint.day}, {spec.trials} trials at n per arm {list(spec.n_per_arm)}, "
+        f"parameters: {spec.parameters.source}"
+    )
+    run = run_power(
+        spec,
+        out=out,
+        executor=args.executor,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    ds = run.data
+    _log(f"{'n per arm':>10s}{q:>11s}{'MC SE':>8s}{'mean estimate':>15s}")
+    for n in ds["n_per_arm"].values:
+        r = ds.sel(n_per_arm=n)
+        _log(
+            f"{int(n):>10d}{float(r[q]):>11.3f}{float(r[f'{q}_se']):>8.3f}"
+            f"{float(r['mean_estimate']):>15.3f}"
+        )
+    size = run.sample_size
+    if size is not None:
+        if size.reached:
+            _log(
+                f"n per arm for {q} {size.target:g}: {size.n_required} (curve {size.curve}: "
+                f"{size.n:.1f}, bootstrap 95% [{size.low:.1f}, {size.high:.1f}], MC SE "
+                f"{size.se:.1f}); at n = {size.n_required}: {q} {size.achieved:.3f} +/- "
+                f"{size.achieved_se:.3f}" + (f"; {size.note}" if size.note else "")
+            )
+        else:
+            _log(f"n per arm for {q} {size.target:g}: not reached ({size.note})")
+    if figure is not None:
+        from .plotting.power import plot_power_curve
+
+        fig, _ = plot_power_curve(ds)
+        save_figure(fig, figure)
+        _log(f"wrote {figure}")
+    s = run.summary
+    _log(
+        f"wrote {out} ({s['patients_simulated']:,} patients simulated in {s['wall_s']:.1f} s "
+        f"on {s['workers']} {s['executor']} worker(s))"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``prt-sim`` argument parser (every option's help shows its default)."""
     from .forecasting import DEFAULT_SCENARIOS, SCENARIOS
@@ -419,6 +567,65 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="out/fit.nc", help="output InferenceData (.nc)")
     f.add_argument("--quiet", action="store_true", help="no progress output")
     f.set_defaults(func=_cmd_fit)
+
+    c = sub.add_parser(
+        "clinic",
+        help="care delivery: therapists, waitlists, formats and costs from a TOML spec",
+        formatter_class=fmt,
+    )
+    c.add_argument("spec", help="clinic spec (TOML; see examples/clinic.toml)")
+    c.add_argument("--replications", type=int, default=5, help="independent replications")
+    c.add_argument("--seed", type=int, default=0, help="seed of every random stream")
+    c.add_argument("--out", default="out/clinic.nc", help="result (.nc)")
+    c.add_argument("--figures", default=None, help="folder for figures (none if omitted)")
+    c.add_argument("--quiet", action="store_true", help="no progress output")
+    c.set_defaults(func=_cmd_clinic)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run, resume or extend a parameter sweep from a TOML spec (see docs/sweeps.md)",
+        formatter_class=fmt,
+    )
+    sw.add_argument("spec", help="sweep spec (TOML; see experiments/*.toml)")
+    sw.add_argument("--out", required=True, help="the sweep's folder (results/NAME)")
+    sw.add_argument(
+        "--executor",
+        default="pool",
+        choices=("pool", "sequential", "dask"),
+        help="where tasks run (dask needs --scheduler)",
+    )
+    sw.add_argument("--workers", type=int, default=None, help="pool processes (default: CPUs)")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
+    sw.add_argument("--batch-size", type=int, default=None, help="tasks per batch (default: auto)")
+    sw.add_argument("--retry-failed", action="store_true", help="rerun tasks that failed before")
+    sw.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        help="seconds between progress lines when output is not a terminal",
+    )
+    sw.add_argument("--quiet", action="store_true", help="no progress output")
+    sw.set_defaults(func=_cmd_sweep)
+
+    pw = sub.add_parser(
+        "power",
+        help="power, assurance and the n per arm of a two-arm trial from a TOML spec "
+        "(see docs/power.md)",
+        formatter_class=fmt,
+    )
+    pw.add_argument("spec", help="trial design spec (TOML; see experiments/*.toml)")
+    pw.add_argument("--out", default="out/power.nc", help="result (.nc)")
+    pw.add_argument("--figure", default=None, help="power curve figure (.png; none if omitted)")
+    pw.add_argument("--trials", type=int, default=None, help="simulated trials (default: spec's)")
+    pw.add_argument(
+        "--executor",
+        default="sequential",
+        choices=("sequential", "pool"),
+        help="where batches of trials run (the numbers do not depend on it)",
+    )
+    pw.add_argument("--workers", type=int, default=None, help="pool processes (default: CPUs)")
+    pw.add_argument("--quiet", action="store_true", help="no progress output")
+    pw.set_defaults(func=_cmd_power)
     return ap
 
 

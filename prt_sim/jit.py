@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 from numba.core import caching
 
-__all__ = ["njit", "source_hash", "source_closure"]
+__all__ = ["njit", "row_tuple", "source_hash", "source_closure"]
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 _PACKAGE = _PACKAGE_ROOT.name
@@ -123,7 +123,19 @@ class _CacheImpl(caching.CompileResultCacheImpl):
 
 
 class _FunctionCache(caching.FunctionCache):
+    """Entries keyed on the compile options too: numba keys them on the signature only, so a
+    function compiled both serially and with ``parallel=True`` (``rng._uniform_loop``) would
+    load whichever version was saved first (the parallel one cost 8 ms a call on 100 patients,
+    waking the thread pool, where the serial one takes microseconds)."""
+
     _impl_class = _CacheImpl
+
+    def __init__(self, py_func, options: str = "") -> None:
+        super().__init__(py_func)
+        self._options = options
+
+    def _index_key(self, sig, codegen):
+        return (super()._index_key(sig, codegen), self._options)
 
 
 def njit(*args, cache: bool = False, **options):
@@ -133,7 +145,7 @@ def njit(*args, cache: bool = False, **options):
     def wrap(fn):
         disp = numba.njit(**options)(fn)
         if cache:
-            disp._cache = _FunctionCache(disp.py_func)
+            disp._cache = _FunctionCache(disp.py_func, repr(sorted(options.items())))
         return disp
 
     if args and callable(args[0]) and len(args) == 1:
@@ -141,3 +153,37 @@ def njit(*args, cache: bool = False, **options):
     if args:
         raise TypeError("prt_sim.jit.njit takes the function and keyword options only")
     return wrap
+
+
+@numba.extending.intrinsic
+def row_tuple(typingctx, row, length):
+    """The first ``length`` (a literal) items of a 1-D array as a tuple, one load each (compiled
+    code only; no bounds check).
+
+    ``numba.np.unsafe.ndarray.to_fixed_tuple`` fills its tuple in a run-time loop of
+    ``tuple_setitem``, which copies the whole tuple at each step: for the 23 parameters that
+    was 250 ns per call, most of the engine's per-visit cost."""
+    from numba.core import cgutils, types
+    from numba.core.errors import RequireLiteralValue, TypingError
+    from numba.np.arrayobj import load_item
+
+    if not isinstance(length, types.IntegerLiteral):
+        raise RequireLiteralValue("row_tuple: the length must be a literal")
+    if not isinstance(row, types.Array) or row.ndim != 1:
+        raise TypingError("row_tuple takes a 1-D array")
+    size = int(length.literal_value)
+    tuple_type = types.UniTuple(row.dtype, size)
+
+    def codegen(context, builder, signature, args):
+        arrty = signature.args[0]
+        ary = context.make_array(arrty)(context, builder, args[0])
+        items = []
+        for k in range(size):
+            ptr = cgutils.get_item_pointer(
+                context, builder, arrty, ary, [context.get_constant(types.intp, k)],
+                wraparound=False,
+            )  # fmt: skip
+            items.append(load_item(context, builder, arrty, ptr))
+        return context.make_tuple(builder, tuple_type, items)
+
+    return tuple_type(row, length), codegen

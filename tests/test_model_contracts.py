@@ -53,6 +53,7 @@ NOISE = ("pain_report_sd", "fluct_sd", "flare_pain", "item_noise_sd")
 
 
 @pytest.mark.data
+@pytest.mark.xdist_group("patient_model")
 def test_priors_on_noise_parameters_reach_the_patient_likelihood(public_data):
     """The log density moves with each noise parameter (they were frozen at fixed values)."""
     priors = dict(ps.inference.DEFAULT_PRIORS)
@@ -124,6 +125,7 @@ def test_the_grid_scales_self_guided_use_by_the_chance_of_still_being_in_treatme
 
 # -- patient-level gradient --------------------------------------------------------------------
 @pytest.mark.data
+@pytest.mark.xdist_group("patient_model")  # one cold compile of the patient graph
 def test_patient_level_gradient_matches_finite_differences(public_data):
     data = public_data.subset(arms=["prt", "usual_care"])
     rec = data.records.isel(patient=np.r_[0:6, -6:0])
@@ -131,12 +133,9 @@ def test_patient_level_gradient_matches_finite_differences(public_data):
         arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
-    # a few population parameters (each kind of target) and every random effect: the graph
-    # stays small enough to compile quickly, and covers the skeleton, the observation models
-    # and the uptake mixture
-    names = ("exposure_learning", "pain_mean", "entry_shift", "tsk11_pain_state", "reinstatement")
-    priors = {k: ps.inference.DEFAULT_PRIORS[k] for k in names}
-    m = ps.TrialModel(small, level="patient", priors=priors).model
+    # the default priors on 12 patients: the same graph as the full public fit's (so the same
+    # compiled C code), covering the skeleton, the observation models and the uptake mixture
+    m = ps.TrialModel(small, level="patient").model
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}

@@ -6,7 +6,6 @@ import ctypes
 import json
 
 import numpy as np
-import pytest
 
 import prt_sim as ps
 from prt_sim.inference.nutpie_cache import compile_nutpie, graph_key
@@ -25,30 +24,47 @@ def _call(compiled, x):
     return code, float(lp), out
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("default_fit")
-def test_cached_compile_matches_the_model_logp_and_gradient():
-    # the default configuration, which other tests compile too (one cold compile for all)
-    model = ps.TrialModel(ps.data.published_ashar2022()).model
-    first = compile_nutpie(model)  # a miss (fills the cache) or already a hit
-    second = compile_nutpie(model)  # must be a hit: no PyTensor function rebuilt
+def _small_model():
+    """A model with bounded, positive and vector variables that compiles in seconds: the
+    cache's machinery does not depend on the model (the default trial model goes through it
+    in every fit test, and ``tests/test_inference.py`` checks its gradient by finite
+    differences)."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        a = pm.Normal("a", 0.0, 1.0, shape=3)
+        s = pm.HalfNormal("s", 1.0)
+        b = pm.Beta("b", 2.0, 3.0)
+        pm.Normal("y", a.sum() * b, s, observed=np.array([0.1, -0.3, 0.7]))
+    return model
+
+
+def test_cached_compile_matches_the_model_logp_and_gradient(tmp_path, monkeypatch):
+    from prt_sim.inference import nutpie_cache
+
+    monkeypatch.setattr(nutpie_cache, "cache_dir", lambda: tmp_path)
+    model = _small_model()
+    first = compile_nutpie(model)  # a miss: fills the cache, then loads as a hit does
+    second = compile_nutpie(model)  # a hit: no PyTensor function rebuilt
     assert second.logp_func is None
+    assert len(list(tmp_path.glob("prt_sim_nutpie-*.json"))) == 1
     names, slices, _ = second.shape_info
-    # The log density against PyTensor's own (C backend) compile of it; the gradient the
-    # sampler follows is checked against finite differences of this log density in
-    # tests/test_inference.py.
     logp = model.compile_logp()
+    dlogp = model.compile_dlogp()
     ip = model.initial_point()
     rng = np.random.default_rng(1)
     for _ in range(3):
         x = rng.normal(0.0, 0.3, second.n_dim)
         point = {n: x[s].reshape(ip[n].shape) for n, s in zip(names, slices) if n in ip}
         assert len(point) == len(ip)
-        want_lp = logp(point)
+        want_grad = np.concatenate(
+            [np.ravel(g) for g in np.split(dlogp(point), [s.stop for s in slices][:-1])]
+        )
         results = [_call(compiled, x) for compiled in (first, second)]
-        for code, lp, _g in results:
+        for code, lp, grad in results:
             assert code == 0
-            np.testing.assert_allclose(lp, want_lp, rtol=1e-9)
+            np.testing.assert_allclose(lp, logp(point), rtol=1e-12)
+            np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(results[0][2], results[1][2])  # one compiled gradient
 
 
@@ -60,21 +76,21 @@ def test_graph_key_tracks_the_model():
     assert a != graph_key(ps.TrialModel(data.subset(max_day=30), n_agents=4).model)
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("default_fit")
-def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path):
+def test_a_corrupt_record_falls_back_to_a_fresh_compile(tmp_path, monkeypatch):
     from prt_sim.inference import nutpie_cache
 
-    model = ps.TrialModel(ps.data.published_ashar2022()).model
+    monkeypatch.setattr(nutpie_cache, "cache_dir", lambda: tmp_path)
+    model = _small_model()
     compile_nutpie(model)  # the record exists now
     path = nutpie_cache._record_path(graph_key(model))
     assert path.exists()
-    for garbage in ("{not json", '{"format": "prt_sim-nutpie-cache-v1", "n_dim": 3}'):
+    want = _call(compile_nutpie(model), np.full(5, 0.2))
+    for garbage in ("{not json", '{"format": "prt_sim-nutpie-cache-v1", "n_dim": 3}', ""):
         path.write_text(garbage)
         compiled = compile_nutpie(model)
-        x = np.zeros(compiled.n_dim)
-        code, lp, _ = _call(compiled, x)
-        assert code == 0 and np.isfinite(lp)
+        code, lp, grad = _call(compiled, np.full(compiled.n_dim, 0.2))
+        assert code == 0 and lp == want[1]
+        np.testing.assert_array_equal(grad, want[2])
         assert json.loads(path.read_text())["n_dim"] == compiled.n_dim  # rewritten, valid
 
 

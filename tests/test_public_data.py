@@ -76,6 +76,7 @@ def test_cohort_from_public_baseline_rows(wide):
         np.testing.assert_allclose(cohort.state.fear[missing], lat, rtol=1e-9)
 
 
+@pytest.mark.xdist_group("patient_model")  # one cold compile of the patient graph
 def test_patient_level_model_has_finite_log_density_and_gradient(wide_data):
     """The patient-level PyMC model on the public data: finite log density and gradient."""
     tm = ps.TrialModel(wide_data, level="patient")

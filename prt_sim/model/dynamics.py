@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numba.extending import register_jitable
-from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from ..jit import njit
+from ..jit import njit, row_tuple
 from ._math import exp, maximum, minimum, power, sqrt
 
 __all__ = [
@@ -102,13 +101,13 @@ N_TRAITS = len(Traits._fields)
 @njit(inline="always", cache=True)
 def load_state(row):
     """:class:`State` from a patient's row of a state table (float64[N_STATE]; compiled code)."""
-    return State(*to_fixed_tuple(row, N_STATE))
+    return State(*row_tuple(row, N_STATE))
 
 
 @njit(inline="always", cache=True)
 def load_traits(row):
     """:class:`Traits` from a patient's row of a trait table (float64[N_TRAITS])."""
-    return Traits(*to_fixed_tuple(row, N_TRAITS))
+    return Traits(*row_tuple(row, N_TRAITS))
 
 
 @njit(inline="always", cache=True)

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
-from numba.np.unsafe.ndarray import to_fixed_tuple
-
-from ..jit import njit
+from ..jit import njit, row_tuple
 from .spec import Validated, spec
 
 __all__ = [
@@ -205,4 +203,4 @@ MEASUREMENT_PARAMS = tuple(
 def params_from_array(row):
     """:class:`DynParams` from a float64 row of a parameter table, in field order (compiled
     code; Python callers use ``DynParams(*row)``)."""
-    return DynParams(*to_fixed_tuple(row, N_PARAMS))
+    return DynParams(*row_tuple(row, N_PARAMS))
