@@ -70,3 +70,41 @@ def test_an_edit_to_an_inlined_dependency_recompiles_the_kernel(tmp_path):
     assert after["misses"] >= 1 and after["hits"] == 0, "stale machine code was served"
     for old, new in zip(cold["pain"], after["pain"]):
         assert new == pytest.approx(min(10.0, old + 1.0), abs=1e-9)
+
+
+def test_serial_and_parallel_compiles_of_one_function_have_their_own_cache_entries():
+    """numba keys a cached function on its signature only: the serial and the parallel compile
+    of ``rng._uniform_loop`` would share an entry, and the parallel one (8 ms a call on a small
+    cohort) could serve the serial calls."""
+    import numpy as np
+
+    from prt_sim.model import rng
+
+    pids, counters = np.arange(5, dtype=np.uint64), np.arange(3, dtype=np.uint64)
+    a = rng._uniform_ser(np.uint64(7), pids, counters)
+    b = rng._uniform_par(np.uint64(7), pids, counters)
+    np.testing.assert_array_equal(a, b)
+    (sig_s,), (sig_p,) = rng._uniform_ser.signatures, rng._uniform_par.signatures
+    assert sig_s == sig_p
+    codegen = rng._uniform_ser.targetctx.codegen()
+    key_s = rng._uniform_ser._cache._index_key(sig_s, codegen)
+    key_p = rng._uniform_par._cache._index_key(sig_p, codegen)
+    assert key_s != key_p and "parallel" in repr(key_p) and "parallel" not in repr(key_s)
+
+
+def test_row_tuple_reads_every_field_of_a_row():
+    import numpy as np
+
+    from prt_sim.jit import njit, row_tuple
+    from prt_sim.model.params import N_PARAMS, DynParams, ModelParams, params_from_array
+
+    @njit
+    def first_three(row):
+        return row_tuple(row, 3)
+
+    row = np.array([1.5, -2.0, 3.25, 9.0])
+    assert first_three(row) == (1.5, -2.0, 3.25)
+    table = np.array([ModelParams().to_tuple(), np.arange(N_PARAMS, dtype=float)])
+    load = njit(lambda t, r: params_from_array(t[r]))
+    assert load(table, 1) == DynParams(*np.arange(N_PARAMS, dtype=float))
+    assert load(table, 0) == DynParams(*ModelParams().to_tuple())
