@@ -35,6 +35,7 @@ __all__ = [
     "check_output_file",
     "check_output_dir",
     "open_result",
+    "read_toml",
     "save_dataset",
     "load_dataset",
     "save_figure",
@@ -179,6 +180,34 @@ def check_output_dir(path: str | os.PathLike, field: str = "out") -> Path:
 
 
 # -- reading results back --------------------------------------------------------------------
+def read_toml(path: str | os.PathLike, relative: tuple[tuple[str, str], ...] = ()) -> dict:
+    """A spec file's TOML as a dict; ``relative`` names ``(table, key)`` paths given relative
+    to the file, which are made absolute.
+
+    Raises
+    ------
+    DataFormatError
+        The file is missing, not a file, or not valid TOML (names the file).
+    """
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(
+            "spec file not found" if not path.exists() else "not a file", file=str(path)
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise DataFormatError(f"not valid TOML ({e})", file=str(path)) from None
+    for table, key in relative:
+        t = data.get(table)
+        if isinstance(t, dict) and isinstance(t.get(key), str) and t[key]:
+            if not Path(t[key]).is_absolute():
+                t[key] = str((path.parent / t[key]).resolve())
+    return data
+
+
 def _check_version(attrs: dict, path: Path) -> None:
     from . import __version__
 

@@ -9,12 +9,12 @@ file, naming any unknown or out-of-range field before a run starts.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataFormatError, ValidationError, check_range
+from ..errors import ValidationError, check_range
+from ..io import read_toml
 from ..model.cohorts import CohortSpec
 from ..model.params import ModelParams
 from ..model.protocols import PRT, Protocol, UsualCare
@@ -576,13 +576,5 @@ def load_spec(path: str | Path) -> ClinicSpec:
     ValidationError
         A field is unknown or out of range (names it).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(
-            "file not found" if not path.exists() else "not a file", file=str(path)
-        )
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"not a TOML file ({e})", file=str(path)) from None
+    data = read_toml(path)
     return ClinicSpec.from_dict(data)

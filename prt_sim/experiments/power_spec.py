@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError, ValidationError, check_int, check_range
-from ..io import config_hash, to_jsonable
+from ..errors import ValidationError, check_int, check_range
+from ..io import config_hash, read_toml, to_jsonable
 from ..model.cohorts import CohortSpec
 from ..model.instruments import INSTRUMENTS, PAIN_FREE_MAX
 from ..model.params import ModelParams
@@ -530,16 +528,5 @@ def load_power_spec(path: str | os.PathLike) -> PowerSpec:
     ValidationError
         A key is unknown or a value is not allowed (names the key and what is allowed).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError("spec file not found", file=str(path))
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"not valid TOML ({e})", file=str(path)) from None
-    par = data.get("parameters")
-    if isinstance(par, dict) and isinstance(par.get("fit"), str):
-        fit = Path(par["fit"])
-        if not fit.is_absolute():
-            par["fit"] = str((path.parent / fit).resolve())
+    data = read_toml(path, relative=(("parameters", "fit"),))
     return PowerSpec.from_dict(data)

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from ..errors import DataFormatError, ValidationError, check_int, check_range
+from ..errors import ValidationError, check_int, check_range
 from ..forecasting.scenarios import RelapseRule
-from ..io import config_hash, to_jsonable
+from ..io import config_hash, read_toml, to_jsonable
 from ..model.calendar import ELIGIBILITY_DAY, POST_DAY, PRT_SESSION_DAYS
 from ..model.cohorts import CohortSpec
 from ..model.params import ModelParams
@@ -780,16 +778,5 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     ValidationError
         A key is unknown or a value is not allowed (names the key and what is allowed).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError("spec file not found", file=str(path))
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"not valid TOML ({e})", file=str(path)) from None
-    design = data.get("design")
-    if isinstance(design, dict) and design.get("fit"):
-        fit = Path(design["fit"])
-        if not fit.is_absolute():
-            design["fit"] = str((path.parent / fit).resolve())
+    data = read_toml(path, relative=(("design", "fit"),))
     return SweepSpec.from_dict(data, source=str(path))
