@@ -23,7 +23,14 @@ from .model.protocols import Protocol
 from .model.rng import SLOTS, stream_keys, uniform_keyed_array
 from .model.timeline import Timeline, Visit
 
-__all__ = ["make_calendars", "make_draws", "make_patients", "make_observations", "run"]
+__all__ = [
+    "make_calendars",
+    "make_draws",
+    "make_patients",
+    "stack_patients",
+    "make_observations",
+    "run",
+]
 
 
 def make_calendars(timelines: Sequence[Timeline], protocols: Sequence[Protocol]) -> Calendars:
@@ -91,6 +98,27 @@ def make_patients(
         attended=np.zeros(n, dtype=np.int32),
         ring=np.empty((n, RECALL_DAYS)),
         pain_free_days=np.zeros(n if count_pain_free else 0, dtype=np.int64),
+    )
+
+
+def stack_patients(
+    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]],
+    *,
+    count_pain_free: bool = False,
+) -> Patients:
+    """One batch from several groups of patients, each ``(trait table, state table, ids, draw
+    row, calendar row)``: the groups' rows stacked in order, every patient of a group on its
+    draw's parameters and its calendar (as the forecasts and the trial simulations of a power
+    analysis batch many draws and arms)."""
+    member = [np.full(len(pid), m, dtype=np.int64) for _, _, pid, m, _ in parts]
+    group = [np.full(len(pid), g, dtype=np.int64) for _, _, pid, _, g in parts]
+    return make_patients(
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate(member),
+        np.concatenate(group),
+        count_pain_free=count_pain_free,
     )
 
 

@@ -38,7 +38,7 @@ from ..model.cohorts import Cohort, CohortSpec
 from ..model.instruments import INSTRUMENTS, QUESTIONNAIRES
 from ..model.params import ModelParams
 from ..model.timeline import Visit, build_timeline
-from ..runner import make_calendars, make_draws, make_observations, make_patients, run
+from ..runner import make_calendars, make_draws, make_observations, run, stack_patients
 from .analysis import analyse
 from .executors import Executor, make_executor
 from .power_spec import PowerSpec, Solve, load_power_spec
@@ -209,7 +209,7 @@ def simulate_trials(spec: PowerSpec, lo: int, hi: int, n: int | None = None):
     n = max(spec.n_per_arm) if n is None else check_int("n", n, 2, 100_000)
     lo = check_int("lo", lo, 0, spec.trials - 1)
     hi = check_int("hi", hi, lo + 1, spec.trials)
-    traits, states, pids, member, group = [], [], [], [], []
+    parts = []
     params_rows, seeds, scales = [], [], []
     for r, t in enumerate(range(lo, hi)):
         params, cspec, scale = plan.inputs[plan.draw_of_trial[t]]
@@ -221,18 +221,8 @@ def simulate_trials(spec: PowerSpec, lo: int, hi: int, n: int | None = None):
             c = Cohort.from_trial_baseline(
                 n, seed=cseed, spec=cspec, params=params, id_offset=a * ARM_ID_STRIDE
             )
-            traits.append(c.trait_table())
-            states.append(c.state_table())
-            pids.append(c.patient_id)
-            member.append(np.full(n, r, dtype=np.int64))
-            group.append(np.full(n, a, dtype=np.int64))
-    batch = make_patients(
-        np.concatenate(traits),
-        np.concatenate(states),
-        np.concatenate(pids),
-        np.concatenate(member),
-        np.concatenate(group),
-    )
+            parts.append((c.trait_table(), c.state_table(), c.patient_id, r, a))
+    batch = stack_patients(parts)
     obs = make_observations(
         len(batch.pid), len(plan.visits), questionnaires=spec.endpoint.measure != "pain_avg"
     )

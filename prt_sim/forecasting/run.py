@@ -25,7 +25,7 @@ import xarray as xr
 from ..errors import ValidationError, check_int, check_range
 from ..io import load_dataset, save_dataset
 from ..model.rng import MAX_SEED, check_seed, derive_key
-from ..runner import make_draws, make_observations, make_patients, run
+from ..runner import make_draws, make_observations, run, stack_patients
 from .design import Plan, make_plan
 from .scenarios import DEFAULT_SCENARIOS, RelapseRule, resolve_scenarios
 from .summaries import KIND, LATENT_ROWS, SUBGROUPS, allocate, reduce, to_dataset
@@ -190,7 +190,7 @@ def forecast(
 
 def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None:
     """Simulate posterior draws ``lo:hi`` and reduce them into ``out``."""
-    traits, states, pids, member, group, bases = [], [], [], [], [], []
+    parts, bases = [], []
     params_rows, seeds, scales = [], [], []
     for r, k in enumerate(range(lo, hi)):
         params, specs, scale = plan.inputs[k]
@@ -204,20 +204,9 @@ def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None
             c = plan.cohort(a, params, specs, dseed)
             c_traits, c_state = c.trait_table(), c.state_table()
             for s in range(plan.n_s):  # every scenario simulates these same patients
-                traits.append(c_traits)
-                states.append(c_state)
-                pids.append(c.patient_id)
-                member.append(np.full(len(c), r, dtype=np.int64))
-                group.append(np.full(len(c), a * plan.n_s + s, dtype=np.int64))
+                parts.append((c_traits, c_state, c.patient_id, r, a * plan.n_s + s))
             bases.append(c.baseline)
-    batch = make_patients(
-        np.concatenate(traits),
-        np.concatenate(states),
-        np.concatenate(pids),
-        np.concatenate(member),
-        np.concatenate(group),
-        count_pain_free=True,
-    )
+    batch = stack_patients(parts, count_pain_free=True)
     n = len(batch.pid)
     obs = make_observations(n, len(plan.visits), questionnaires=False, latent=LATENT_ROWS)
     pf_at = np.zeros((len(plan.visits), n), dtype=np.int64)
