@@ -23,6 +23,7 @@ from .errors import (  # noqa: E402
 from .inference import Prior, TrialModel  # noqa: E402
 from .model import dynamics, protocols, timeline  # noqa: E402
 from .model.cohorts import Cohort, CohortSpec  # noqa: E402
+from .model.mechanisms import Mechanism, mechanism  # noqa: E402
 from .model.params import ModelParams  # noqa: E402
 from .model.protocols import Protocol, SelfGuided, Session  # noqa: E402
 from .model.timeline import StressPeriod, Visit, trial_visits  # noqa: E402
@@ -34,6 +35,7 @@ __all__ = [
     "CohortSpec",
     "DataFormatError",
     "DifferentModelError",
+    "Mechanism",
     "ModelParams",
     "Prior",
     "Protocol",
@@ -51,6 +53,7 @@ __all__ = [
     "dynamics",
     "experiments",
     "forecasting",
+    "mechanism",
     "protocols",
     "simulate",
     "timeline",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 __all__ = ["__version__", "MODEL_FINGERPRINT", "model_fingerprint", "MODEL_SOURCES"]
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "c28a7d2ea41b9f6c"
+MODEL_FINGERPRINT = "3488a3a47f183126"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 

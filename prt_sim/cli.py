@@ -1,4 +1,4 @@
-"""The command line ``prt-sim``: ``reproduce`` (the main job), ``demo``, ``simulate``, ``fit``, ``forecast``, ``clinic``, ``sweep``, ``power``.
+"""The command line ``prt-sim``: ``reproduce`` (the main job), ``demo``, ``simulate``, ``fit``, ``forecast``, ``forecast-patient``, ``clinic``, ``sweep``, ``power``.
 
 Every output location is checked before any work starts, and a problem with an input or an
 output is one line naming it (exit code 2), never a traceback. The process's warning filters
@@ -22,6 +22,7 @@ from .data import published
 from .errors import PrtSimError
 from .io import check_output_dir, check_output_file, save_figure, write_json, write_text
 from .model.cohorts import Cohort
+from .model.mechanisms import MECHANISMS
 from .model.protocols import BUILTIN
 from .simulation import RECORD_MODES, simulate
 
@@ -195,9 +196,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, "--out")
     data = _load_data(args)
     level = None if args.level == "auto" else args.level
-    tm = TrialModel(data, level=level, n_agents=args.n_agents)
+    tm = TrialModel(data, level=level, n_agents=args.n_agents, mechanism=args.mechanism)
     _log(
-        f"prt_sim {__version__}: fitting {tm.level}-level data ({data.source}); "
+        f"prt_sim {__version__}: fitting {tm.level}-level data ({data.source}) under the "
+        f"{tm.mechanism} mechanism; "
         f"arms {', '.join(data.arms)}; sampler {args.sampler}, {args.chains} chains x "
         f"{args.draws} draws ({'default' if args.tune is None else args.tune} tuning), "
         f"seed {args.seed}"
@@ -248,7 +250,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     level = None if args.level == "auto" else args.level
     # A fit that does not converge is reported (printed, report.md, summary.json), not hidden;
     # the job still writes everything so the diagnostics can be inspected.
-    reproduce(data, out=args.out, mode=mode, seed=args.seed, level=level, progress=not args.quiet)
+    reproduce(
+        data,
+        out=args.out,
+        mode=mode,
+        seed=args.seed,
+        level=level,
+        mechanism=args.mechanism,
+        progress=not args.quiet,
+    )
     return 0
 
 
@@ -295,6 +305,39 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
                     f"{100 * float(r['pain_free']):>9.0f}%{100 * float(r['relapsed']):>9.0f}%"
                 )
     _log(f"wrote {path}")
+    return 0
+
+
+def _cmd_forecast_patient(args: argparse.Namespace) -> int:
+    from .forecasting import forecast_patient
+    from .inference import TrialModel
+    from .io import save_dataset
+    from .plotting import plot_patient_forecast
+
+    out = check_output_file(args.out, "--out")
+    idata = TrialModel.load(args.fit)
+    args.arms = args.visits = args.max_day = None
+    data = _load_data(args)
+    protocols = [p.strip() for p in args.protocols.split(",")] if args.protocols else None
+    ds = forecast_patient(idata, data, args.patient, upto=args.upto, protocols=protocols,
+                          n_draws=args.draws, n_effects=args.effects, horizon_years=args.years,
+                          seed=args.seed, progress=not args.quiet)  # fmt: skip
+    path = save_dataset(ds, out)
+    fig, _ = plot_patient_forecast(ds)
+    fig_path = save_figure(fig, out.with_suffix(".png"))
+    _log(f"patient {args.patient}: records up to {args.upto or 'the last recorded visit'}; "
+         f"median importance ESS {float(ds['ess'].median()):.0f} of {args.effects} candidates")  # fmt: skip
+    _log(f"{'protocol':<12s}{'years':>6s}{'pain':>14s}{'P(pain 0-1)':>14s}")
+    times = ds["time"].values
+    for proto in ds["protocol"].values:
+        for y in _report_years(float(times[-1])):
+            k = int(np.argmin(np.abs(times - y)))
+            m = ds["mean_pain"].sel(protocol=proto).isel(time=k).values
+            f = ds["pain_free"].sel(protocol=proto).isel(time=k).values
+            lo, med, hi = np.nanquantile(m, [0.05, 0.5, 0.95])
+            _log(f"{proto:<12s}{float(times[k]):>6.3g}{med:>6.2f} [{lo:.1f},{hi:.1f}]"
+                 f"{100 * np.nanmean(f):>12.0f}%")  # fmt: skip
+    _log(f"wrote {path}, {fig_path}")
     return 0
 
 
@@ -477,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--seed", type=int, default=1, help="seed of every stage (fit, checks, forecast)"
     )
+    r.add_argument(
+        "--mechanism",
+        default="inhibition",
+        help="memory mechanism: one of "
+        f"{', '.join(MECHANISMS)}, or several joined by '+' (docs/model.md, section 4b)",
+    )
     r.add_argument("--out", default="out/reproduce", help="report folder")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=_cmd_reproduce)
@@ -514,6 +563,28 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--out", default="out/forecast.nc", help="forecast Dataset (.nc)")
     fc.add_argument("--quiet", action="store_true", help="no progress output")
     fc.set_defaults(func=_cmd_forecast)
+
+    fp = sub.add_parser(
+        "forecast-patient",
+        help="one patient's posterior and 5-year forecast under each protocol",
+        formatter_class=fmt,
+    )
+    fp.add_argument(
+        "--fit", required=True, help="a patient-level fit (.nc, prt-sim fit --level patient)"
+    )
+    fp.add_argument("--data", required=True, help=data_help)
+    fp.add_argument("--patient", type=int, required=True, help="the patient's id in --data")
+    fp.add_argument(
+        "--upto", default=None, help="use records up to this visit (e.g. t1: baseline only)"
+    )
+    fp.add_argument("--protocols", help="comma-separated protocols (default: the fit's arms)")
+    fp.add_argument("--years", type=float, default=5.0, help="years after post-treatment")
+    fp.add_argument("--draws", type=int, default=100, help="posterior draws of the population")
+    fp.add_argument("--effects", type=int, default=256, help="candidate patients weighed per draw")
+    fp.add_argument("--seed", type=int, default=0, help="seed of candidates and futures")
+    fp.add_argument("--out", default="out/patient_forecast.nc", help="forecast Dataset (.nc)")
+    fp.add_argument("--quiet", action="store_true", help="no progress output")
+    fp.set_defaults(func=_cmd_forecast_patient)
 
     d = sub.add_parser(
         "demo",
@@ -557,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", type=int, default=None, help="tuning draws per chain (default 500)")
     f.add_argument("--chains", type=int, default=4, help="chains")
     f.add_argument("--n-agents", type=int, default=32, help="surrogate agents per arm")
+    f.add_argument(
+        "--mechanism",
+        default="inhibition",
+        help="memory mechanism: one of "
+        f"{', '.join(MECHANISMS)}, or several joined by '+' (docs/model.md, section 4b)",
+    )
     f.add_argument(
         "--ppc-draws",
         type=int,

@@ -76,6 +76,7 @@ DAILY_VARS = (
     "safety",
     "expectancy",
     "flare",
+    "consolidated",
 )
 #: Latent variables that can be recorded at a visit (:attr:`Observations.latent_rows` indexes
 #: this tuple).
@@ -88,6 +89,7 @@ LATENT_VARS = (
     "avoidance",
     "safety",
     "expectancy",
+    "consolidated",
 )
 _N_Q = len(QUESTIONNAIRES)
 
@@ -173,7 +175,9 @@ def _latent_value(k, b, week, s, p):
         return s.avoidance
     if k == 6:
         return s.safety
-    return s.expectancy
+    if k == 7:
+        return s.expectancy
+    return s.consolidated
 
 
 # In the parallel kernels every array is taken out of its named tuple before ``prange``: numba
@@ -238,7 +242,7 @@ def _patient(patients, cal, draws, i, t0, t1, daily, record, count):
             b = belief(s, x)
             # in the order of DAILY_VARS
             row = (today, b, s.fear, s.catastrophizing, s.avoidance, s.safety, s.expectancy,
-                   s_new.flare)  # fmt: skip
+                   s_new.flare, s.consolidated)  # fmt: skip
             for k in range(len(row)):
                 daily[i, k, t] = row[k]
         s = s_new

@@ -85,6 +85,7 @@ def reproduce(
     mode: str = "default",
     seed: int = 1,
     level: str | None = None,
+    mechanism: str = "inhibition",
     progress: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
@@ -102,6 +103,9 @@ def reproduce(
         Seeds every stage: the sampler, posterior predictive replicates, forecasts.
     level : {"arm", "patient"}, optional
         Fit level (default: the data's).
+    mechanism : str
+        The memory mechanism (:func:`prt_sim.mechanism`; default "inhibition"): which one the
+        forecast rests on (``docs/mechanisms.md`` compares them on the patient data).
     progress, quiet : bool
         Progress bars; suppress printed output.
 
@@ -122,10 +126,11 @@ def reproduce(
     t_start = time.perf_counter()
     timing: dict[str, float] = {}
 
-    tm = TrialModel(data, level=level)
+    tm = TrialModel(data, level=level, mechanism=mechanism)
     progress_mode = progress if not progress else True  # bar on a terminal, lines in a log
     _log(
-        f"prt_sim {__version__}: reproduce ({mode} mode, seed {seed}) on {data.source}\n"
+        f"prt_sim {__version__}: reproduce ({mode} mode, seed {seed}, {tm.mechanism} mechanism) "
+        f"on {data.source}\n"
         f"[1/4] fitting {tm.level}-level data: {m.chains} chains x {m.draws} draws "
         f"({'default' if m.tune is None else m.tune} tuning), nutpie NUTS",
         quiet,
@@ -174,6 +179,7 @@ def reproduce(
     figures = _figures(fit_saved, ds_saved, data, tm, out)
     timing["report_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
+    summary["mechanism"] = tm.mechanism
     summary["timing_s"] = {k: round(v, 1) for k, v in timing.items()}
     write_json(out / "summary.json", summary)
     write_text(out / "report.md", _markdown(summary, figures, diag))
@@ -477,8 +483,9 @@ def _markdown(summary: dict, figures: dict[str, str], diag: dict) -> str:
     lines = [
         f"# prt_sim: fit, check and forecast ({summary['mode']} mode)",
         "",
-        f"prt_sim {summary['prt_sim_version']}, seed {summary['seed']}, data: "
-        f"{summary['data_source']}. Total {t['total_s']:.0f} s (fit {t['fit_s']:.0f} s, "
+        f"prt_sim {summary['prt_sim_version']}, seed {summary['seed']}, memory mechanism "
+        f"`{summary.get('mechanism', 'inhibition')}` (the competing mechanisms are compared in "
+        f"docs/mechanisms.md), data: {summary['data_source']}. Total {t['total_s']:.0f} s (fit {t['fit_s']:.0f} s, "
         f"posterior predictive {t['ppc_s']:.0f} s, forecast {t['forecast_s']:.0f} s, report "
         f"{t['report_s']:.0f} s).",
         "",

@@ -9,10 +9,16 @@ from hypothesis import strategies as st
 
 from prt_sim.model.adjoint import daily_step_vjp, daily_step_vjp_jit
 from prt_sim.model.dynamics import Drive, Shocks, State, Traits, daily_step, daily_step_jit
-from prt_sim.model.params import DynParams, ModelParams
+from prt_sim.model.mechanisms import mechanism
+from prt_sim.model.params import DynParams
+
+#: Every mechanism, and a combination (the adjoint has one branch per switch).
+VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated",
+            "consolidation+fear_mediated")  # fmt: skip
+N_S = len(State._fields)
 
 
-def _random_point(rng: np.random.Generator, dt: float):
+def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibition"):
     """A random valid input point, away from the clipping kinks of the update."""
     s = State(
         rng.uniform(0.05, 0.6),
@@ -22,6 +28,7 @@ def _random_point(rng: np.random.Generator, dt: float):
         rng.uniform(0.0, 0.5),
         rng.normal(),
         rng.uniform(0.0, 0.4),
+        rng.uniform(0.0, 0.5) if variant.startswith("consolidation") else 0.0,
     )
     x = Traits(
         rng.uniform(0.5, 1.0),
@@ -39,7 +46,7 @@ def _random_point(rng: np.random.Generator, dt: float):
         rng.uniform(0, 1.5), rng.uniform(0, 1.5), float(rng.integers(0, 2)), rng.uniform(0, 0.1), dt
     )
     z = Shocks(rng.normal(), rng.uniform(0, 0.3), rng.uniform(0.5, 1.0), rng.uniform(0.2, 1.0))
-    base = ModelParams().to_dict()
+    base = mechanism(variant).params().to_dict()
     p = DynParams(
         **{
             k: v * rng.uniform(0.7, 1.3) if k not in ("fluct_persistence",) else v
@@ -61,11 +68,15 @@ def _fd(fun, tup, i, h):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), dt=st.sampled_from([1.0, 3.0, 7.0]))
-def test_vjp_matches_central_differences(seed, dt):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dt=st.sampled_from([1.0, 3.0, 7.0]),
+    variant=st.sampled_from(VARIANTS),
+)
+def test_vjp_matches_central_differences(seed, dt, variant):
     rng = np.random.default_rng(seed)
-    s, x, d, z, p = _random_point(rng, dt)
-    gs = State(*rng.normal(size=7))
+    s, x, d, z, p = _random_point(rng, dt, variant)
+    gs = State(*rng.normal(size=N_S))
     gpain = float(rng.normal())
     g_s, g_x, g_p, g_z, g_d = daily_step_vjp(s, x, d, z, p, gs, gpain)
     h = 1e-6
@@ -85,29 +96,33 @@ def test_vjp_matches_central_differences(seed, dt):
                 continue  # enters through the shock z.flare (checked there)
             if name == "drive" and field == "dt":
                 continue
+            if name == "params" and field == "consolidation_rate" and p[i] == 0.0:
+                continue  # switched off: the mechanism fixes it, the adjoint gives 0
             num = _fd(fun, tup, i, h * max(1.0, abs(tup[i])))
             np.testing.assert_allclose(
                 grads[i], num, rtol=1e-5, atol=1e-7, err_msg=f"{name}.{field}"
             )
 
 
-def test_vjp_compiled_equals_python():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_vjp_compiled_equals_python(variant):
     rng = np.random.default_rng(5)
-    s, x, d, z, p = _random_point(rng, 1.0)
-    gs = State(*rng.normal(size=7))
+    s, x, d, z, p = _random_point(rng, 1.0, variant)
+    gs = State(*rng.normal(size=N_S))
     a = daily_step_vjp(s, x, d, z, p, gs, 0.7)
     b = daily_step_vjp_jit(s, x, d, z, p, gs, 0.7)
     for ta, tb in zip(a, b):
         np.testing.assert_allclose(np.array(ta, float), np.array(tb, float), rtol=1e-13)
 
 
-def test_forward_runs_symbolically_and_matches_numpy():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_runs_symbolically_and_matches_numpy(variant):
     """The same daily_step source builds a PyTensor graph equal to the numpy evaluation."""
     pt = pytest.importorskip("pytensor.tensor")
     import pytensor
 
     rng = np.random.default_rng(11)
-    s, x, d, z, p = _random_point(rng, 1.0)
+    s, x, d, z, p = _random_point(rng, 1.0, variant)
     sv = State(*[pt.dscalar(f"s_{k}") for k in State._fields])
     new, pain = daily_step(sv, x, d, z, p)
     f = pytensor.function(list(sv), [*new, pain])
@@ -116,13 +131,14 @@ def test_forward_runs_symbolically_and_matches_numpy():
     np.testing.assert_allclose(got, [*want_state, want_pain], rtol=1e-12)
 
 
-def test_vjp_matches_pytensor_symbolic_gradient():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_vjp_matches_pytensor_symbolic_gradient(variant):
     pt = pytest.importorskip("pytensor.tensor")
     import pytensor
 
     rng = np.random.default_rng(3)
-    s, x, d, z, p = _random_point(rng, 1.0)
-    gs = State(*rng.normal(size=7))
+    s, x, d, z, p = _random_point(rng, 1.0, variant)
+    gs = State(*rng.normal(size=N_S))
     sv = State(*[pt.dscalar(f"s_{k}") for k in State._fields])
     xv = Traits(*[pt.dscalar(f"x_{k}") for k in Traits._fields])
     new, pain = daily_step(sv, xv, d, z, p)
@@ -136,3 +152,16 @@ def test_vjp_matches_pytensor_symbolic_gradient():
         len(State._fields) + Traits._fields.index("adherence")
     ]  # enters via the shock
     np.testing.assert_allclose(hand, sym, rtol=1e-10, atol=1e-12)
+
+
+def test_switched_off_mechanisms_leave_the_update_bit_identical():
+    """With consolidation and fear weighting off, the state the update adds (the stable
+    trace) stays 0 and the other states are what the inhibition equations give."""
+    rng = np.random.default_rng(8)
+    s, x, d, z, p = _random_point(rng, 1.0)
+    new, pain = daily_step_jit(s, x, d, z, p)
+    assert new.consolidated == 0.0
+    tiny = p._replace(consolidation_rate=1e-300)  # the general branch, tau underflows to 0
+    new2, pain2 = daily_step_jit(s, x, d, z, tiny)
+    assert pain == pain2
+    np.testing.assert_allclose(np.array(new), np.array(new2), rtol=1e-15, atol=1e-300)

@@ -163,6 +163,7 @@ def _patients(n, **overrides):
         "expectancy": 0.0,
         "fluctuation": 0.0,
         "flare": 0.0,
+        "consolidated": 0.0,
     }
     for k, v in overrides.items():
         (t if k in t else s)[k] = v

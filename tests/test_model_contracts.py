@@ -213,7 +213,7 @@ def test_load_refuses_files_that_are_not_fits(tmp_path):
 def test_readings_and_their_inverse_are_one_map():
     p = ps.ModelParams(fluct_sd=1.3)
     rng = np.random.default_rng(0)
-    s = ps.dynamics.State(*(rng.uniform(0.1, 0.6, 50) for _ in range(7)))
+    s = ps.dynamics.State(*(rng.uniform(0.1, 0.6, 50) for _ in ps.dynamics.State._fields))
     x = ps.dynamics.Traits(*(rng.uniform(0.1, 0.9, 50) for _ in range(10)))
     tsk, pcs, odi, mb = questionnaire_readings(s, x, p)
     state_pain = p.fluct_sd * s.fluctuation
@@ -223,7 +223,7 @@ def test_readings_and_their_inverse_are_one_map():
     np.testing.assert_allclose(back["fear"], s.fear, rtol=1e-12)
     np.testing.assert_allclose(back["catastrophizing"], s.catastrophizing, rtol=1e-12)
     np.testing.assert_allclose(back["avoidance"], s.avoidance, rtol=1e-12)
-    np.testing.assert_allclose(mb, 1 - x.schema * (1 - s.safety), rtol=1e-12)
+    np.testing.assert_allclose(mb, 1 - x.schema * (1 - s.safety) * (1 - s.consolidated), rtol=1e-12)
     for ins in INSTRUMENTS.values():
         if ins.n_points:
             assert ins.to_score(0.0) == ins.lo and ins.to_score(1.0) == ins.hi
@@ -261,8 +261,10 @@ def test_the_daily_update_never_reads_the_measurement_parameters():
         out = daily_step(s, x, d, z, moved)
         for a, b in zip(ref[0] + (ref[1],), out[0] + (out[1],)):
             np.testing.assert_array_equal(a, b, err_msg=name)
-    gs = ps.dynamics.State(*(rng.normal(size=n) for _ in range(7)))
-    _, _, g_p, g_z, _ = daily_step_vjp(s, x, d, z, base.to_tuple(), gs, rng.normal(size=n))
+    gs = ps.dynamics.State(*(rng.normal(size=n) for _ in ps.dynamics.State._fields))
+    # Every term switched on (the mechanisms' switches are parameters too).
+    full = ps.mechanism("consolidation+fear_mediated").params(base).to_tuple()
+    _, _, g_p, g_z, _ = daily_step_vjp(s, x, d, z, full, gs, rng.normal(size=n))
     for name, g in zip(ps.model.params.DynParams._fields, g_p):
         if name == "flare_rate":  # enters through the flare shock
             g = g_z.flare

@@ -102,8 +102,8 @@ def test_different_seed_different_result(cohort_300):
     a, b = _run(cohort_300, seed=3), _run(cohort_300, seed=4)
     for g in ("instruments", "latent", "daily"):
         for v in getattr(a, g).data_vars:
-            if v in ("session_day", "expectancy"):
-                continue  # the calendar; no placebo under PRT
+            if v in ("session_day", "expectancy", "consolidated"):
+                continue  # the calendar; no placebo under PRT; no consolidation (inhibition)
             va, vb = getattr(a, g)[v].values, getattr(b, g)[v].values
             assert not np.array_equal(va, vb), (g, v)
     assert not np.array_equal(a.instruments["pain_avg"].values, b.instruments["pain_avg"].values)
@@ -234,7 +234,17 @@ def _numpy_course(params, cohort, tl):
         ring[t % 7] = today
         for k, v in zip(
             engine.DAILY_VARS,
-            (today, b, s.fear, s.catastrophizing, s.avoidance, s.safety, s.expectancy, new.flare),
+            (
+                today,
+                b,
+                s.fear,
+                s.catastrophizing,
+                s.avoidance,
+                s.safety,
+                s.expectancy,
+                new.flare,
+                s.consolidated,
+            ),  # fmt: skip
         ):
             daily[k][:, t] = v
         s = new
@@ -249,12 +259,20 @@ def _numpy_course(params, cohort, tl):
                 "avoidance": s.avoidance,
                 "safety": s.safety,
                 "expectancy": s.expectancy,
+                "consolidated": s.consolidated,
             }
     return daily, at_visit
 
 
-def test_engine_matches_numpy_daily_step_at_visits_and_daily():
+@pytest.mark.parametrize(
+    "variant", ps.model.mechanisms.mechanism_names() + ("consolidation+fear_mediated",)
+)
+def test_engine_matches_numpy_daily_step_at_visits_and_daily(variant):
     params, cohort, protocol, visits = _deterministic_setup()
+    # A fast consolidation, so the stable trace moves within the 100 days.
+    params = ps.mechanism(variant).params(
+        params.replace(consolidation_rate=0.05 if "consolidation" in variant else 0.0)
+    )
     tl = build_timeline(protocol, horizon_days=100, visits=visits)
     assert tl.placebo.any() and tl.self_guided.any() and tl.exposure.any()
     res = ps.simulate(
@@ -280,6 +298,8 @@ def test_engine_matches_numpy_daily_step_at_visits_and_daily():
     # the treatment did something, so the comparison is not trivially about constants
     assert (at_visit[100]["belief"] < at_visit[-10]["belief"] - 0.05).mean() > 0.5
     assert at_visit[7]["expectancy"].mean() > 0.05
+    if "consolidation" in variant:
+        assert at_visit[100]["consolidated"].mean() > 0.05
 
 
 def test_daily_record_is_consistent_with_visit_latents(cohort_300):

@@ -18,11 +18,15 @@ patient-year since post.
 """
 
 from .design import RecordsCohort
+from .personal import forecast_patient
 from .run import forecast, load_forecast, save_forecast
 from .scenarios import DEFAULT_SCENARIOS, SCENARIOS, RelapseRule, Scenario
+from .stacking import stack_forecasts
 from .summaries import SUBGROUPS, forecast_bands
 
 __all__ = [
+    "forecast_patient",
+    "stack_forecasts",
     "DEFAULT_SCENARIOS",
     "SCENARIOS",
     "SUBGROUPS",

@@ -27,6 +27,7 @@ __all__ = [
     "arm_stats",
     "posterior_predictive",
     "ppc_table",
+    "ppc_rows",
     "interval",
     "mediation",
     "mediation_one",
@@ -171,12 +172,18 @@ def ppc_table(idata, data, *, level: float = 0.9) -> list[dict[str, Any]]:
     observed (``pain_free_share``) and among all randomized (``pain_free_itt``, missing = not
     pain-free, the paper's convention), and TSK-11, PCS and Oswestry means.
     """
-    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
     if "posterior_predictive" not in idata.groups():
         raise ValidationError(
             "idata", "no posterior_predictive group", "a fit after sample_posterior_predictive"
         )
-    pp = idata.posterior_predictive
+    return ppc_rows(idata.posterior_predictive, data, level=level)
+
+
+def ppc_rows(pp: xr.Dataset, data, *, level: float = 0.9) -> list[dict[str, Any]]:
+    """The rows of :func:`ppc_table` from replicate summaries ``pp`` over ``(chain, draw, arm,
+    visit)`` (:func:`posterior_predictive`, or the replay of a patient-level fit's own patients,
+    :func:`~prt_sim.inference.patient_checks.replay_summaries`)."""
+    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
     s = data.summaries if data.level == "arm" else data.to_summaries()
     rows = []
     for arm in data.arms:

@@ -9,17 +9,12 @@ observed visit contributes the likelihood of what the patient reported (:func:`b
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from ..errors import ValidationError
-from ..model.baseline import (
-    N_UNIFORMS,
-    build_patients,
-    entry_state_pain,
-    records_latent,
-    standard_draws,
-)
+from ..model.baseline import N_UNIFORMS, build_record_patients, standard_draws
 from ..model.cohorts import CohortSpec
 from ..model.dynamics import N_STATE, N_TRAITS, State, Traits
 from ..model.instruments import INSTRUMENTS, questionnaire_readings
@@ -42,7 +37,13 @@ from .priors import (
     validate_priors,
 )
 
-__all__ = ["build_patient_model", "PatientModelParts", "UNTIMED_VISITS"]
+__all__ = [
+    "build_patient_model",
+    "PatientModelParts",
+    "PatientRecords",
+    "patient_records",
+    "UNTIMED_VISITS",
+]
 
 
 #: Weekly visits after post whose timing the public data does not document (left out).
@@ -55,6 +56,48 @@ class PatientModelParts(ArmModelParts):
 
     patients: np.ndarray = None
     mixture_arms: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PatientRecords:
+    """A trial's records as the patient-level model reads them (:func:`patient_records`)."""
+
+    records: Any  #: xarray.Dataset over (patient, visit): the timed visits only
+    visits: tuple  #: the timed visits (:class:`~prt_sim.model.timeline.Visit`), in day order
+    baseline: dict  #: recorded T1 values per patient (tsk11, pcs, odi, attrib_mb, chronicity)
+    std: dict  #: standardized draws of the traits that are not random effects (Sobol points)
+
+
+def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecords:
+    """The timed visits, T1 baseline values and fixed trait draws of each recorded patient.
+
+    The untimed weekly visits after post (:data:`UNTIMED_VISITS`) are left out. Initial safety,
+    pain floor and adherence are not random effects: each patient gets a scrambled Sobol point
+    (seeded by ``agent_seed``) through :func:`~prt_sim.model.baseline.standard_draws`. The
+    PyMC model and the replay of its fitted patients both start here.
+    """
+    from scipy.stats import qmc
+
+    rec = data.records
+    keep = [str(v) for v in rec["visit"].values if str(v) not in UNTIMED_VISITS]
+    rec = rec.sel(visit=keep)
+    visits = tuple(
+        Visit(name=str(v), day=int(d)) for v, d in zip(rec["visit"].values, rec["day"].values)
+    )
+    n_pat = rec.sizes["patient"]
+    table = data.baseline_table(dropna=False)
+    order = {int(p): k for k, p in enumerate(table["id"])}
+    take = np.array([order[int(p)] for p in rec["patient"].values])
+    base_values = {
+        k: np.asarray(table[k], float)[take]
+        for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
+    }
+    u = (
+        qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
+        .random_base2(int(np.ceil(np.log2(n_pat))))[:n_pat]
+        .T
+    )
+    return PatientRecords(rec, visits, base_values, standard_draws(u, spec))
 
 
 def build_patient_model(
@@ -81,7 +124,6 @@ def build_patient_model(
     import pytensor.tensor as pt
     from pymc.distributions.dist_math import normal_lcdf
     from pymc.math import logdiffexp
-    from scipy.stats import qmc
 
     from .skeleton import SkeletonOp
 
@@ -92,12 +134,8 @@ def build_patient_model(
     priors = validate_priors(priors)
     params = params or ModelParams()
     spec = spec or CohortSpec()
-    rec = data.records
-    keep = [str(v) for v in rec["visit"].values if str(v) not in UNTIMED_VISITS]
-    rec = rec.sel(visit=keep)
-    visits = tuple(
-        Visit(name=str(v), day=int(d)) for v, d in zip(rec["visit"].values, rec["day"].values)
-    )
+    pr = patient_records(data, spec, agent_seed)
+    rec, visits, base_values, std = pr.records, pr.visits, pr.baseline, pr.std
     arms = tuple(data.arms)
     protocols = dict(data.protocols)
     grid = build_grid(protocols, visits, max_dt=max_dt)
@@ -108,21 +146,6 @@ def build_patient_model(
     agent_pat = np.concatenate([np.arange(n_pat), mix_idx])  # patient of each agent
     agent_arm = pat_arm[agent_pat]
     treat = np.concatenate([np.ones(n_pat), np.zeros(len(mix_idx))])
-
-    table = data.baseline_table(dropna=False)
-    order = {int(p): k for k, p in enumerate(table["id"])}
-    take = np.array([order[int(p)] for p in rec["patient"].values])
-
-    base_values = {
-        k: np.asarray(table[k], float)[take]
-        for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
-    }
-    u = (
-        qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
-        .random_base2(int(np.ceil(np.log2(n_pat))))[:n_pat]
-        .T
-    )
-    std = standard_draws(u, spec)
 
     obs = {k: rec[k].values.astype(float) for k in ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb")}
     coded = rec["attrib_coded"].values.astype(float) if "attrib_coded" in rec else None
@@ -142,22 +165,10 @@ def build_patient_model(
         # The T1 questionnaires carry the selection excess the fluctuation has at the end of
         # the T1 day (missing ones: population means, see records_latent).
         t1_steps = next(v.day for v in visits if v.name == "t1") - grid.start_day + 1
-        latent = records_latent(
-            base_values,
-            sv,
-            p_sym,
-            entry_state_pain(sv.entry_shift, p_sym, t1_steps),
-            sv.pain_mean + sv.pain_sd * pain_z,
-        )
-        resp_std = {
-            "safety": std["safety"],
-            "floor": std["floor"],
-            "adherence": std["adherence"],
-            "edu_z": edu_z,
-            "placebo_z": placebo_z,
-            "fluct_z": 0.0 * pain_z,  # the mean selection excess
-        }
-        traits, init = build_patients(latent, resp_std, sv, p_sym, sv.entry_shift)
+        effects = {"pain_z": pain_z, "edu_z": edu_z, "placebo_z": placebo_z}
+        # The mean selection excess: the initial fluctuation's own draw is averaged out.
+        effects["fluct_z"] = 0.0 * pain_z
+        traits, init = build_record_patients(base_values, std, effects, sv, p_sym, t1_steps)
         traits_m = stack_rows(traits, n_pat, agent_pat)
         init_m = stack_rows(init, n_pat, agent_pat)
         op = SkeletonOp(grid, agent_arm, treat)

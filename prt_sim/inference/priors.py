@@ -26,6 +26,8 @@ __all__ = [
     "Prior",
     "DEFAULT_PRIORS",
     "PATIENT_PAIN_SD_PRIOR",
+    "MECHANISM_PRIORS",
+    "mechanism_priors",
     "FITTABLE_SPEC",
     "prior_table",
     "validate_priors",
@@ -232,6 +234,56 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "Oswestry reading (fraction of range) per point of pain fluctuation",
     ),
 }
+
+
+#: Priors of the parameters a mechanism switches on (:mod:`prt_sim.model.mechanisms`), added to
+#: the defaults when a model is fitted under that mechanism. Weakly informative: neither was set
+#: with the trial's outcomes in view.
+MECHANISM_PRIORS: dict[str, Prior] = {
+    "consolidation_rate": Prior(
+        "lognormal",
+        0.01,
+        1.0,
+        "params",
+        "daily rate at which practised safety memory consolidates; weakly informative, "
+        "centred on consolidation over weeks to months (Dudai 2004, Annu Rev Psychol 55:51; "
+        "Benna & Fusi 2016, Nat Neurosci 19:1697), 95% within 1.4-70 days^-1 x 10^-3",
+    ),
+    "fear_threat_weight": Prior(
+        "beta",
+        2.0,
+        2.0,
+        "params",
+        "share of threat appraisal read from fear of movement; weakly informative on [0, 1]",
+    ),
+}
+
+
+def mechanism_priors(
+    mechanism, priors: dict[str, Prior] | None = None, *, level: str = "arm"
+) -> dict[str, Prior]:
+    """The default priors of a fit under ``mechanism``: :data:`DEFAULT_PRIORS` (plus
+    ``pain_sd`` at patient level), without the parameters the mechanism fixes, with
+    :data:`MECHANISM_PRIORS` for those it switches on. Given ``priors`` replace the defaults."""
+    from ..model.mechanisms import mechanism as _mechanism
+
+    m = _mechanism(mechanism)
+    if priors is None:
+        priors = dict(DEFAULT_PRIORS)
+        if level == "patient":  # per-patient steady pain: its spread is fitted too
+            priors["pain_sd"] = PATIENT_PAIN_SD_PRIOR
+        for name in m.fixed:
+            priors.pop(name, None)
+        for name in m.free:
+            priors.setdefault(name, MECHANISM_PRIORS[name])
+    for name in priors:
+        if name in m.fixed:
+            raise ValidationError(
+                f"priors[{name}]",
+                priors[name].describe(),
+                f"no prior: the {m.name!r} mechanism fixes {name} = {m.fixed[name]:g}",
+            )
+    return dict(priors)
 
 
 #: Added to the defaults for patient-level fits, where each patient's steady pain is a random

@@ -39,7 +39,7 @@ from ..model.rng import check_seed, derive_key
 from ..model.spec import Validated
 from . import checks
 from .posterior import posterior_inputs, scale_self_guided, trial_design
-from .priors import DEFAULT_PRIORS, PATIENT_PAIN_SD_PRIOR, Prior, validate_priors
+from .priors import Prior, mechanism_priors, validate_priors
 
 __all__ = ["TrialModel", "SAMPLERS"]
 
@@ -70,6 +70,12 @@ class TrialModel:
     level : {"arm", "patient"}, optional
         Fit arm-level summaries (surrogate agents) or patient-level records (one agent per
         patient, per-patient random effects). Default: the data's level.
+    mechanism : str
+        The memory mechanism (:mod:`prt_sim.model.mechanisms`): "inhibition" (default),
+        "consolidation", "schema_update", "fear_mediated", or a combination joined by "+". It
+        sets ``params`` (:meth:`~prt_sim.model.mechanisms.Mechanism.params`) and the default
+        priors (:func:`~prt_sim.inference.priors.mechanism_priors`); forecasts and checks of
+        the fit follow it.
     """
 
     def __init__(
@@ -83,8 +89,10 @@ class TrialModel:
         max_dt: int = 7,
         agent_seed: int = 0,
         level: str | None = None,
+        mechanism: str = "inhibition",
     ) -> None:
         from ..data import TrialData
+        from ..model.mechanisms import mechanism as _mechanism
 
         if not isinstance(data, TrialData):
             raise ValidationError("data", type(data).__name__, "a prt_sim.data.TrialData")
@@ -93,12 +101,9 @@ class TrialModel:
             raise ValidationError("level", level, "'arm' or 'patient'")
         if level == "patient" and data.level != "patient":
             raise ValidationError("level", level, "'arm' for arm-level data (no records)")
-        if priors is None:
-            priors = dict(DEFAULT_PRIORS)
-            if level == "patient":  # per-patient steady pain: its spread is fitted too
-                priors["pain_sd"] = PATIENT_PAIN_SD_PRIOR
+        mech = _mechanism(mechanism)
         self.data = data
-        self.priors = validate_priors(priors)
+        self.priors = validate_priors(mechanism_priors(mech, priors, level=level))
         self.params = params or ModelParams()
         self.spec = spec or CohortSpec()
         for name, value, cls in (
@@ -107,6 +112,15 @@ class TrialModel:
         ):
             if not isinstance(value, cls):
                 raise ValidationError(name, type(value).__name__, f"a prt_sim.{cls.__name__}")
+        default = ModelParams()
+        for name, value in mech.fixed.items():
+            given = getattr(self.params, name)
+            if given not in (value, getattr(default, name)):
+                raise ValidationError(
+                    f"params.{name}", given, f"{value:g} under the {mech.name!r} mechanism"
+                )
+        self.params = mech.params(self.params)
+        self.mechanism = mech.name
         self.n_agents = check_int("n_agents", n_agents, 4, 4096)
         self.max_dt = check_int("max_dt", max_dt, 1, 60)
         self.agent_seed = check_seed(agent_seed, "agent_seed")
@@ -115,7 +129,8 @@ class TrialModel:
 
     def __repr__(self) -> str:
         return (
-            f"TrialModel(level={self.level!r}, arms={list(self.data.arms)}, "
+            f"TrialModel(level={self.level!r}, mechanism={self.mechanism!r}, "
+            f"arms={list(self.data.arms)}, "
             f"fitted={list(self.priors)}, data={self.data.source!r})"
         )
 

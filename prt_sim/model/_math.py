@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-__all__ = ["exp", "log", "sqrt", "minimum", "maximum", "power"]
+__all__ = ["exp", "log", "sqrt", "minimum", "maximum", "power", "off"]
 
 
 def _ns(*xs):
@@ -54,6 +54,12 @@ def power(a, b):
     return _ns(a, b).power(a, b)
 
 
+def off(x):
+    """True if ``x`` is a number equal to 0 (a switched-off term of the update); False for a
+    symbolic tensor, whose value is unknown when the graph is built."""
+    return isinstance(x, (int, float, np.number)) and x == 0
+
+
 @overload(exp)
 def _exp_nb(x):
     return lambda x: np.exp(x)
@@ -83,3 +89,9 @@ def _maximum_nb(a, b):
 def _power_nb(a, b):
     # Daily steps raise to the power 1: skip the libm call (the simulator's hot path).
     return lambda a, b: a if b == 1.0 else np.power(a, b)
+
+
+@overload(off)
+def _off_nb(x):
+    # A scalar parameter in compiled code: a branch every patient takes the same way.
+    return lambda x: x == 0.0

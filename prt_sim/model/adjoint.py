@@ -13,7 +13,7 @@ from __future__ import annotations
 from numba.extending import register_jitable
 
 from ..jit import njit
-from ._math import exp, power, sqrt
+from ._math import exp, log, maximum, off, power, sqrt
 from .dynamics import Drive, Shocks, State, Traits
 from .params import DynParams
 
@@ -51,13 +51,17 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     zero = 0.0 * s.safety
     dt = d.dt
     # ---- forward recomputation (same expressions as daily_step) ----
-    b = x.schema * (1.0 - s.safety)
+    gap_s = 1.0 - s.safety
+    gap_c = 1.0 - s.consolidated
+    b = x.schema * (gap_s * gap_c)
     e_f = exp(-dt / p.flare_duration)
     e_1 = exp(-1.0 / p.flare_duration)
     spread = (1.0 - e_f) / (dt * (1.0 - e_1))
     flare_raw = s.flare * e_f + z.flare * spread
     flare = flare_raw - (flare_raw - 1.0) * _step_mask(flare_raw > 1.0)  # min(1, flare_raw)
-    u = p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
+    wf = p.fear_threat_weight
+    appraisal = b + wf * (s.fear - b)
+    u = p.threat_slope * (appraisal + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
     t = 1.0 / (1.0 + exp(-u))
     raw = (
         x.floor
@@ -69,14 +73,30 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     today_pain = raw * inside + 10.0 * _step_mask(raw >= 10.0)
     session = d.education * z.attend
     exposure_guided = d.exposure * z.attend * z.adhere
-    exposure_everyday = p.everyday_activity * dt * (1.0 - s.avoidance) * s.safety
+    framed = s.safety + s.consolidated * gap_s
+    exposure_everyday = p.everyday_activity * dt * (1.0 - s.avoidance) * framed
     plasticity = exp(-p.chronicity_effect * x.chronicity)
     edu_dose = session + d.self_guided * dt
     exposure = exposure_guided + exposure_everyday
     inner = x.edu_efficacy * edu_dose + p.exposure_learning * exposure * b
     learn = plasticity * inner
     e_l = exp(-learn)
-    s1 = 1.0 - (1.0 - s.safety) * e_l
+    consolidating = not off(p.consolidation_rate)
+    if consolidating:
+        e_k = exp(-p.consolidation_rate * dt * (1.0 - s.avoidance))
+        tau = 1.0 - e_k
+        # At full safety (gap 0) the transfer's derivative is singular: read it just inside.
+        gap_in = maximum(gap_s, 1e-12)
+        log_gap = log(gap_in)
+        keep_s = power(gap_s, 1.0 - tau)  # 1 - labile trace after the transfer
+        keep_c = power(gap_s, tau)
+        stable = 1.0 - gap_c * keep_c
+        r = p.stable_decay_ratio
+        decay_c = exp(-p.safety_decay * r * dt * s.avoidance)
+        rein_c = 1.0 - p.reinstatement * r * z.flare * b
+    else:
+        keep_s = gap_s
+    s1 = 1.0 - keep_s * e_l
     decay = exp(-p.safety_decay * dt * s.avoidance)
     rein = 1.0 - p.reinstatement * z.flare * b
     q_f = power(1.0 - p.fear_rate, dt)
@@ -145,9 +165,38 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_reinstatement = g_rein * (-z.flare * b)
     g_b = g_b + g_rein * (-p.reinstatement * z.flare)
     g_zflare = g_rein * (-p.reinstatement * b)
-    # s1 = 1 - (1 - S) * exp(-learn)
-    g_S = g_S + g_s1 * e_l
-    g_learn = g_s1 * (1.0 - s.safety) * e_l
+    # s1 = 1 - keep_s * exp(-learn)
+    g_keep_s = -g_s1 * e_l
+    g_learn = g_s1 * keep_s * e_l
+    g_Cs = zero
+    g_consolidation_rate = zero
+    g_ratio = zero
+    if consolidating:
+        # consolidated' = stable * decay_c * rein_c, stable = 1 - gap_c * keep_c
+        g_stable = gs.consolidated * decay_c * rein_c
+        g_decay_c = gs.consolidated * stable * rein_c
+        g_rein_c = gs.consolidated * stable * decay_c
+        g_safety_decay = g_safety_decay + g_decay_c * decay_c * (-r * dt * s.avoidance)
+        g_ratio = g_decay_c * decay_c * (-p.safety_decay * dt * s.avoidance) + g_rein_c * (
+            -p.reinstatement * z.flare * b
+        )
+        g_A = g_A + g_decay_c * decay_c * (-p.safety_decay * r * dt)
+        g_reinstatement = g_reinstatement + g_rein_c * (-r * z.flare * b)
+        g_b = g_b + g_rein_c * (-p.reinstatement * r * z.flare)
+        g_zflare = g_zflare + g_rein_c * (-p.reinstatement * r * b)
+        g_Cs = g_Cs + g_stable * keep_c  # d stable / d consolidated = keep_c
+        g_keep_c = -g_stable * gap_c
+        # keep_s = gap_s ** (1 - tau), keep_c = gap_s ** tau
+        g_tau = -g_keep_s * keep_s * log_gap + g_keep_c * keep_c * log_gap
+        g_gap_s = (g_keep_s * (1.0 - tau) * keep_s + g_keep_c * tau * keep_c) / gap_in
+        # tau = 1 - exp(-rate * dt * (1 - A))
+        g_consolidation_rate = g_tau * e_k * dt * (1.0 - s.avoidance)
+        g_A = g_A - g_tau * e_k * p.consolidation_rate * dt
+    else:
+        # consolidated' = consolidated
+        g_Cs = g_Cs + gs.consolidated
+        g_gap_s = g_keep_s
+    g_S = g_S - g_gap_s
     # learn = plasticity * (edu_efficacy * edu_dose + exposure_learning * exposure * b)
     g_plasticity = g_learn * inner
     g_chron_effect = g_plasticity * plasticity * (-x.chronicity)
@@ -158,9 +207,11 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_exp_learning = g_inner * exposure * b
     g_b = g_b + g_inner * p.exposure_learning * exposure
     g_exposure = g_inner * p.exposure_learning * b
-    g_everyday = g_exposure * dt * (1.0 - s.avoidance) * s.safety
-    g_A = g_A + g_exposure * (-p.everyday_activity * dt * s.safety)
-    g_S = g_S + g_exposure * p.everyday_activity * dt * (1.0 - s.avoidance)
+    g_everyday = g_exposure * dt * (1.0 - s.avoidance) * framed
+    g_A = g_A + g_exposure * (-p.everyday_activity * dt * framed)
+    g_framed = g_exposure * p.everyday_activity * dt * (1.0 - s.avoidance)
+    g_S = g_S + g_framed * gap_c  # d framed / d safety = 1 - consolidated
+    g_Cs = g_Cs + g_framed * gap_s
     g_adhere = g_exposure * d.exposure * z.attend
     g_d_exposure = g_exposure * z.attend * z.adhere
     g_d_education = g_edu_dose * z.attend
@@ -181,8 +232,11 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_N = g_N + g_raw * p.fluct_sd
     # t = sigmoid(u)
     g_u = g_t * t * (1.0 - t)
-    g_slope = g_u * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
-    g_b = g_b + g_u * p.threat_slope
+    g_slope = g_u * (appraisal + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
+    g_appraisal = g_u * p.threat_slope
+    g_b = g_b + g_appraisal * (1.0 - wf)
+    g_F = g_F + g_appraisal * wf
+    g_fear_weight = g_appraisal * (s.fear - b)
     g_cat_weight = g_u * p.threat_slope * s.catastrophizing
     g_C = g_C + g_u * p.threat_slope * p.cat_threat_weight
     g_mid = -g_u * p.threat_slope
@@ -195,9 +249,10 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     )
     g_tau_f = g_flare_raw * (s.flare * e_f * dt / tau2 + z.flare * d_spread)
     g_zflare = g_zflare + g_flare_raw * spread
-    # b = schema * (1 - S)
-    g_schema = g_b * (1.0 - s.safety)
-    g_S = g_S - g_b * x.schema
+    # b = schema * (1 - S) * (1 - consolidated)
+    g_schema = g_b * (gap_s * gap_c)
+    g_S = g_S - g_b * x.schema * gap_c
+    g_Cs = g_Cs - g_b * x.schema * gap_s
 
     g_state = State(
         safety=g_S,
@@ -207,6 +262,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         expectancy=g_E,
         fluctuation=g_N,
         flare=g_Phi,
+        consolidated=g_Cs,
     )
     g_traits = Traits(
         schema=g_schema,
@@ -241,6 +297,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         cat_rate=g_cat_rate,
         cat_belief_weight=g_w,
         placebo_duration=g_tau_e,
+        consolidation_rate=g_consolidation_rate,
+        stable_decay_ratio=g_ratio,
+        fear_threat_weight=g_fear_weight,
         pain_report_sd=zero,
         item_noise_sd=zero,
         tsk11_pain_state=zero,

@@ -44,6 +44,7 @@ __all__ = [
     "check_entry_shift",
     "traits_from_baseline",
     "build_patients",
+    "build_record_patients",
 ]
 
 #: Baseline variables drawn jointly (Gaussian copula order).
@@ -284,7 +285,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
     # Mean flare intensity of the stationary flare process (ignoring the cap at 1).
     flare_mean = minimum(1.0, p.flare_rate / (1.0 - exp(-1.0 / p.flare_duration)))
     zero = 0.0 * b
-    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero)
+    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero, zero)
     t = threat(b, s_tmp, p)
     gain = minimum(
         10.0, maximum(0.0, (pain - floor - p.flare_pain * flare_mean) / maximum(t, 1e-3))
@@ -311,6 +312,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
         expectancy=zero,
         fluctuation=fluct0 + zero,
         flare=zero + flare_mean,
+        consolidated=zero,  # nothing consolidated before treatment
     )
     return traits, state
 
@@ -340,3 +342,47 @@ def build_patients(
     response = response_traits(std, spec)
     fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, p)
     return traits_from_baseline(baseline, response, fluct0, p)
+
+
+def build_record_patients(
+    values: Mapping, std: Mapping, effects: Mapping, spec: Any, p, t1_steps: int
+) -> tuple[Traits, State]:
+    """Traits and initial state of recorded trial patients with their random effects.
+
+    The one assembly that the patient-level PyMC model (symbolic random effects, expected
+    initial fluctuation) and the replay of its fitted patients by the full simulator (posterior
+    draws of the random effects, a drawn initial fluctuation) both use.
+
+    Parameters
+    ----------
+    values : mapping
+        Recorded ``tsk11``, ``pcs``, ``odi``, ``attrib_mb`` and ``chronicity`` at T1 (arrays
+        over patients, NaN = missing: population means of ``spec``).
+    std : mapping
+        Standardized draws of the traits that are not random effects (``safety``, ``floor``,
+        ``adherence``; :func:`standard_draws`).
+    effects : mapping
+        ``pain_z``, ``edu_z``, ``placebo_z`` (standard-normal random effects) and ``fluct_z``
+        (the initial fluctuation before the entry excess; 0 = its mean), arrays or tensors.
+    spec : CohortSpec or an object with its fields (values may be tensors)
+    p : DynParams
+        Parameters (values may be tensors).
+    t1_steps : int
+        Daily updates from the initial state to the end of the T1 day, >= 1.
+    """
+    latent = records_latent(
+        values,
+        spec,
+        p,
+        entry_state_pain(spec.entry_shift, p, t1_steps),
+        spec.pain_mean + spec.pain_sd * effects["pain_z"],
+    )
+    resp = {
+        "safety": std["safety"],
+        "floor": std["floor"],
+        "adherence": std["adherence"],
+        "edu_z": effects["edu_z"],
+        "placebo_z": effects["placebo_z"],
+        "fluct_z": effects["fluct_z"],
+    }
+    return build_patients(latent, resp, spec, p, spec.entry_shift)

@@ -22,7 +22,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ..jit import njit, row_tuple
-from ._math import exp, maximum, minimum, power, sqrt
+from ._math import exp, maximum, minimum, off, power, sqrt
 
 __all__ = [
     "State",
@@ -57,6 +57,9 @@ class State(NamedTuple):
     expectancy: float  #: open-label placebo expectancy: fraction of amplified pain removed, 0-1
     fluctuation: float  #: standardised AR(1) day-to-day fluctuation, unbounded (stationary N(0,1))
     flare: float  #: current flare intensity, 0-1 (1 on the day a flare starts, then decays)
+    consolidated: (
+        float  #: consolidated (stable) safety trace, 0-1 (0 unless consolidation_rate > 0)
+    )
 
 
 class Traits(NamedTuple):
@@ -133,6 +136,7 @@ STATE_RANGES = {
     "expectancy": (0.0, 1.0),
     "fluctuation": (-np.inf, np.inf),
     "flare": (0.0, 1.0),
+    "consolidated": (0.0, 1.0),
 }
 
 #: Allowed ranges of the traits (the cohort validates against these).
@@ -152,16 +156,22 @@ TRAIT_RANGES = {
 
 @register_jitable
 def belief(s, x):
-    """Effective belief that pain signals damage, 0-1: the schema inhibited by safety memory."""
-    return x.schema * (1.0 - s.safety)
+    """Effective belief that pain signals damage, 0-1: the schema inhibited by the labile and
+    the consolidated safety traces."""
+    return x.schema * ((1.0 - s.safety) * (1.0 - s.consolidated))
 
 
 @register_jitable
 def threat(b, s, p):
-    """Threat appraisal of pain, 0-1: a logistic of belief plus weighted catastrophizing."""
+    """Threat appraisal of pain, 0-1: a logistic of the appraisal's input, belief (moved toward
+    fear of movement by ``fear_threat_weight``) plus weighted catastrophizing."""
+    appraisal = b + p.fear_threat_weight * (s.fear - b)
     return 1.0 / (
         1.0
-        + exp(-p.threat_slope * (b + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint))
+        + exp(
+            -p.threat_slope
+            * (appraisal + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
+        )
     )
 
 
@@ -217,19 +227,35 @@ def daily_step(s, x, d, z, p):
     # Everyday movement is exposure only where the patient does not avoid, and it disconfirms
     # only to the degree it is appraised with the safety frame (safety memory): untreated
     # patients with little safety memory learn little from it.
-    exposure_everyday = p.everyday_activity * dt * (1.0 - s.avoidance) * s.safety
+    # Both traces frame it as safe (their union).
+    framed = s.safety + s.consolidated * (1.0 - s.safety)
+    exposure_everyday = p.everyday_activity * dt * (1.0 - s.avoidance) * framed
     plasticity = exp(-p.chronicity_effect * x.chronicity)
     # Prediction error of exposure: the harm expected (belief) did not happen.
     learn = plasticity * (
         x.edu_efficacy * (session + d.self_guided * dt)
         + p.exposure_learning * (exposure_guided + exposure_everyday) * b
     )
-    safety = 1.0 - (1.0 - s.safety) * exp(-learn)
     # Safety memory fades without practice (avoidance), and a new flare read as damage
     # (to the degree of the belief) reinstates the old schema.
-    safety = (
-        safety * exp(-p.safety_decay * dt * s.avoidance) * (1.0 - p.reinstatement * z.flare * b)
-    )
+    fade = exp(-p.safety_decay * dt * s.avoidance)
+    rein = 1.0 - p.reinstatement * z.flare * b
+    if off(p.consolidation_rate):  # no stable trace (it keeps its initial value, 0)
+        safety = (1.0 - (1.0 - s.safety) * exp(-learn)) * fade * rein
+        consolidated = s.consolidated
+    else:
+        # While practised (1 - avoidance), a share tau of the labile trace moves to the stable
+        # one, in units of log(1 - trace), so the transfer leaves total safety unchanged.
+        tau = 1.0 - exp(-p.consolidation_rate * dt * (1.0 - s.avoidance))
+        safety = (1.0 - power(1.0 - s.safety, 1.0 - tau) * exp(-learn)) * fade * rein
+        stable = 1.0 - (1.0 - s.consolidated) * power(1.0 - s.safety, tau)
+        # The stable trace forgets both ways stable_decay_ratio times as fast.
+        r = p.stable_decay_ratio
+        consolidated = (
+            stable
+            * exp(-p.safety_decay * r * dt * s.avoidance)
+            * (1.0 - p.reinstatement * r * z.flare * b)
+        )
 
     fear = s.fear + relax(p.fear_rate, dt) * (x.fear_prop * b - s.fear)
     avoid_target = minimum(1.0, x.avoid_prop * s.fear)
@@ -244,7 +270,9 @@ def daily_step(s, x, d, z, p):
     phi = power(p.fluct_persistence, dt)
     fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
 
-    new = State(safety, catastrophizing, fear, avoidance, expectancy, fluctuation, flare)
+    new = State(
+        safety, catastrophizing, fear, avoidance, expectancy, fluctuation, flare, consolidated
+    )
     return new, today_pain
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ._math import maximum
+from .dynamics import belief
 from .rng import SLOTS, binomial
 
 __all__ = [
@@ -158,8 +159,8 @@ def questionnaire_readings(s, x, p):
     reads higher, by ``p.<instrument>_pain_state`` per point of the day's pain fluctuation
     ``p.fluct_sd * s.fluctuation``. The fluctuation carries the selection excess of enrolment
     (:func:`prt_sim.model.baseline.entry_fluctuation`), so readings regress to the mean with
-    pain. Attributions read the complement of the damage belief, ``1 - schema * (1 -
-    safety)``.
+    pain. Attributions read the complement of the damage belief
+    (:func:`~prt_sim.model.dynamics.belief`).
 
     Parameters
     ----------
@@ -181,7 +182,7 @@ def questionnaire_readings(s, x, p):
         s.fear + p.tsk11_pain_state * state_pain,
         s.catastrophizing + p.pcs_pain_state * state_pain,
         s.avoidance + p.odi_pain_state * state_pain,
-        1.0 - x.schema * (1.0 - s.safety),
+        1.0 - belief(s, x),
     )
 
 

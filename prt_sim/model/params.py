@@ -135,6 +135,30 @@ class ModelParams(Validated):
         "e-folding time of the open-label placebo expectancy effect",
         lo_open=True,
     )
+    # competing memory mechanisms (prt_sim.model.mechanisms): 0 switches a term off
+    consolidation_rate: float = spec(
+        0.0,
+        0.0,
+        0.1,
+        "1/day",
+        "rate at which practised labile safety memory moves into a stable trace "
+        "(0: no consolidation, the inhibition mechanism)",
+    )
+    stable_decay_ratio: float = spec(
+        0.1,
+        0.0,
+        1.0,
+        "1",
+        "forgetting (decay and reinstatement) of the stable trace relative to the labile one",
+    )
+    fear_threat_weight: float = spec(
+        0.0,
+        0.0,
+        1.0,
+        "1",
+        "share of threat appraisal read from fear of movement instead of the belief itself "
+        "(0: belief only; 1: fear-mediated)",
+    )
     # measurement
     pain_report_sd: float = spec(
         0.5,

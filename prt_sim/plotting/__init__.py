@@ -10,7 +10,13 @@ Every function takes ``ax=`` (a matplotlib Axes; a new figure is made when omitt
 """
 
 from .fit import plot_posterior, plot_ppc
-from .forecast import plot_forecast, plot_forecast_latent, plot_relapse_survival, plot_subgroups
+from .forecast import (
+    plot_forecast,
+    plot_forecast_latent,
+    plot_patient_forecast,
+    plot_relapse_survival,
+    plot_subgroups,
+)
 from .simulation import plot_arm_means, plot_calendar, plot_daily, plot_latent, plot_pain_free
 from .style import ARM_COLORS, STATE_COLORS, arm_color
 
@@ -29,4 +35,5 @@ __all__ = [
     "plot_relapse_survival",
     "plot_forecast_latent",
     "plot_subgroups",
+    "plot_patient_forecast",
 ]

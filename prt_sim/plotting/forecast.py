@@ -15,7 +15,13 @@ import numpy as np
 from .fit import band as _band
 from .style import BAND_LEVEL_TEXT, STATE_COLORS, arm_color, new_axes
 
-__all__ = ["plot_forecast", "plot_relapse_survival", "plot_forecast_latent", "plot_subgroups"]
+__all__ = [
+    "plot_forecast",
+    "plot_relapse_survival",
+    "plot_forecast_latent",
+    "plot_subgroups",
+    "plot_patient_forecast",
+]
 
 _FORECAST_LABELS = {
     "mean_pain": "mean pain (0-10)",
@@ -175,4 +181,32 @@ def plot_subgroups(
     ax.set_yticks(y, labels)
     ax.set_xlabel(_FORECAST_LABELS.get(var, var))
     ax.set_title(f"{arm}, {scenario}: {years:g} years after post")
+    return fig, ax
+
+
+def plot_patient_forecast(ds, var: str = "mean_pain", *, level: float = 0.9, ax=None):
+    """One patient's forecast (:func:`prt_sim.forecasting.forecast_patient`) over years after
+    post: the posterior median per protocol (colour) and its ``level`` band over posterior
+    draws. ``var`` is "mean_pain" (expected weekly pain, points) or "pain_free" (probability
+    of a report of 0-1, in %)."""
+    if var not in ("mean_pain", "pain_free"):
+        raise ValueError(f"var={var!r}: allowed 'mean_pain' or 'pain_free'")
+    fig, ax = new_axes(ax)
+    t = ds["time"].values
+    scale = 100.0 if var == "pain_free" else 1.0
+    for proto in ds["protocol"].values:
+        v = ds[var].sel(protocol=proto).values * scale
+        lo, med, hi = np.nanquantile(v, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        color = arm_color(str(proto))
+        ax.plot(t, med, color=color, label=str(proto))
+        ax.fill_between(t, lo, hi, color=color, alpha=0.2, lw=0)
+    ax.set_xlabel("years after post-treatment")
+    ax.set_ylabel("expected pain (0-10)" if var == "mean_pain" else "chance of pain 0-1 (%)")
+    cfg = ds.attrs.get("config", "{}")
+    import json
+
+    pid = json.loads(cfg).get("patient", "?")
+    ax.set_title(f"patient {pid}: median and {int(level * 100)}% band over posterior draws",
+                 fontsize=9)  # fmt: skip
+    ax.legend(frameon=False, fontsize=8)
     return fig, ax

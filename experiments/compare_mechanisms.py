@@ -1,0 +1,433 @@
+"""Compare the competing memory mechanisms on the trial's patient-level data, and forecast with each.
+
+Usage: ``python experiments/compare_mechanisms.py [--data PATH] [--quick] [--mechanisms a,b]``
+
+For each mechanism (:mod:`prt_sim.model.mechanisms`):
+
+1. a patient-level fit to the public Ashar 2022 records (4 chains x 1000 draws by default),
+   with its convergence diagnostics and wall time;
+2. PSIS-LOO on the per-patient pointwise log likelihood (``patient_loglik``), Pareto k;
+3. the fitted patients replayed by the full simulator (each with their own baseline and random
+   effects): the trial's post-treatment and follow-up figures, the post x 12-month responder
+   table and the correlation of pain across follow-up visits, beside 90% intervals;
+4. new trial-size cohorts from the fitted population, checked on the same figures;
+5. posterior SD / prior SD of every fitted population parameter;
+6. the natural-course check: untreated trial-like patients followed 4 years, trajectories
+   classified and set beside the HUNT cohort's shares;
+7. a 5-year forecast of the three arms (the full simulator, as randomized).
+
+The inhibition mechanism is also fitted to the published arm-level figures, and the two fits'
+posteriors are set side by side.
+
+Then ``arviz.compare`` (elpd differences with SEs, stacking weights), a stacked forecast, and
+``docs/mechanisms.md`` + ``docs/mechanisms.json`` + ``docs/figures/mechanisms_forecast.png``.
+Every number written is measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning)
+
+import numpy as np  # noqa: E402
+
+import prt_sim as ps  # noqa: E402
+from prt_sim.inference import patient_checks as pc  # noqa: E402
+from prt_sim.inference.checks import ppc_rows  # noqa: E402
+from prt_sim.inference.natural_course import TRAJECTORY_CLASSES, natural_course  # noqa: E402
+from prt_sim.io import to_jsonable, write_json, write_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
+VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated")
+YEARS = (1, 2, 3, 5)
+POST_VISITS = ("post", "m1", "m2", "m3", "m6", "m12")
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _q(v) -> dict:
+    v = np.asarray(v, float).ravel()
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return {"median": None, "lo90": None, "hi90": None}
+    lo, med, hi = np.quantile(v, [0.05, 0.5, 0.95])
+    return {"median": float(med), "lo90": float(lo), "hi90": float(hi)}
+
+
+def _rows_inside(rows, visits=POST_VISITS) -> dict:
+    """Counts of checks inside their 90% interval at the post-treatment visits, and the misses."""
+    n = inside = 0
+    misses = []
+    for r in rows:
+        if r["visit"] not in visits:
+            continue
+        for k, v in r.items():
+            if isinstance(v, dict) and "inside" in v:
+                n += 1
+                inside += bool(v["inside"])
+                if not v["inside"]:
+                    misses.append(f"{r['arm']} {r['visit']} {k}: {v['observed']:.3g} "
+                                  f"vs [{v['lo90']:.3g}, {v['hi90']:.3g}]")  # fmt: skip
+    return {"n": n, "inside": inside, "misses": misses}
+
+
+def _forecast_table(ds) -> dict:
+    """Per arm and year after post: mean pain, pain 0-1 among observed and ITT (90% bands)."""
+    out = {}
+    sub = ds.sel(scenario="as_randomized") if "scenario" in ds.dims else ds
+    for arm in [str(a) for a in sub["arm"].values]:
+        a = sub.sel(arm=arm)
+        out[arm] = {}
+        for y in YEARS:
+            t = a.sel(time=y, method="nearest")
+            out[arm][str(y)] = {
+                "mean_pain": _q(t["mean_pain"].values),
+                "pain_free": _q(t["pain_free"].values),
+                "pain_free_itt": _q(t["pain_free_itt"].values),
+            }
+    return out
+
+
+def fit_or_reuse(tm, label: str, args):
+    """Fit ``tm``, or reuse the fit saved under ``label`` by an earlier run with the same
+    configuration, version and sampler settings. Returns (idata, fit wall seconds)."""
+    saved = Path(args.save) / f"{label}{'_quick' if args.quick else ''}.nc"
+    if saved.exists():
+        try:
+            idata = tm.load_fit(saved)
+            made = tuple(int(idata.attrs[k]) for k in ("draws", "tune", "chains", "seed"))
+            if made != (args.draws, args.tune, args.chains, args.seed):
+                raise ps.DifferentModelError(f"sampled with (draws, tune, chains, seed) {made}")
+            wall = float(idata.attrs["wall_time_s"])
+            _log(f"{label}: reusing the fit in {saved} ({wall:.0f} s when made)")
+            return idata, wall
+        except ps.PrtSimError as e:
+            _log(f"{label}: not reusing {saved}: {e}")
+    _log(f"{label}: fitting ({args.chains} x {args.draws} draws, {args.tune} tuning)")
+    t0 = time.perf_counter()
+    idata = tm.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                   progress="lines" if not args.quiet else "none")  # fmt: skip
+    wall = time.perf_counter() - t0
+    ps.TrialModel.save(idata, saved)
+    return idata, wall
+
+
+def run_variant(name, data, args) -> tuple[dict, object, object]:
+    tm = ps.TrialModel(data, mechanism=name)
+    idata, wall = fit_or_reuse(tm, name, args)
+    diag = tm.diagnostics(idata)
+    _log(f"{name}: {wall:.0f} s, R-hat {diag['max_rhat']:.3f}, bulk ESS {diag['min_ess_bulk']:.0f}, "
+         f"divergences {diag['divergences']}")  # fmt: skip
+    out: dict = {"mechanism": tm.mechanism, "fit_wall_s": round(wall, 1), "diagnostics": diag}
+    out["converged"] = diag["converged"]
+    # PSIS-LOO on the per-patient log likelihood
+    loo_idata = pc.with_log_likelihood(idata)
+    import arviz as az
+
+    loo = az.loo(loo_idata, pointwise=True)
+    k = np.asarray(loo.pareto_k)
+    out["loo"] = {
+        "elpd": float(loo.elpd_loo),
+        "se": float(loo.se),
+        "p_loo": float(loo.p_loo),
+        "pareto_k_gt_0.7": int((k > 0.7).sum()),
+        "pareto_k_gt_1": int((k > 1.0).sum()),
+        "pareto_k_max": float(k.max()),
+    }
+    # the fitted patients themselves, replayed by the full simulator
+    _log(f"{name}: replay of the fitted patients ({args.ppc_draws} draws)")
+    rep = pc.replay_patients(idata, data, n_draws=args.ppc_draws, seed=args.seed)
+    rows = ppc_rows(pc.replay_summaries(rep, data), data)
+    out["replay"] = {
+        "rows": rows,
+        "post_inside": _rows_inside(rows),
+        "responders": pc.responder_check(rep, data),
+        "follow_up_correlation": pc.correlation_check(rep, data),
+    }
+    # new trial-size cohorts from the fitted population
+    _log(f"{name}: new cohorts from the fitted population ({args.ppc_draws} draws)")
+    pp = ps.inference.checks.posterior_predictive(
+        idata, data, n_draws=args.ppc_draws, seed=args.seed
+    )
+    prow = ppc_rows(pp, data)
+    out["population"] = {"rows": prow, "post_inside": _rows_inside(prow)}
+    out["contraction"] = pc.contraction(idata, seed=args.seed)
+    _log(f"{name}: natural course ({args.nc_draws} draws x {args.nc_patients} untreated patients)")
+    out["natural_course"] = natural_course(idata, years=4.0, n_patients=args.nc_patients,
+                                           n_draws=args.nc_draws, seed=args.seed)  # fmt: skip
+    # forecast
+    _log(f"{name}: {args.horizon:g}-year forecast ({args.forecast_draws} draws)")
+    fc = tm.forecast(idata, scenarios=("as_randomized",), horizon_years=args.horizon,
+                     n_draws=args.forecast_draws, seed=args.seed, progress=False)  # fmt: skip
+    out["forecast"] = _forecast_table(fc)
+    return out, loo_idata, fc
+
+
+def _figure(forecasts: dict, stacked, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from prt_sim.plotting import plot_forecast
+
+    names = list(forecasts) + ["stacked"]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names):
+        ds = stacked if name == "stacked" else forecasts[name]
+        plot_forecast(ds, "pain_free_itt", scenarios=["as_randomized"], ax=ax)
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        if ax is not axes[0]:
+            ax.set_ylabel("")
+        if ax is not axes[-1] and ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.suptitle("Pain 0-1 (ITT) after post, by mechanism (median, 90% band)", fontsize=11)
+    fig.tight_layout()
+    ps.io.save_figure(fig, path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--mechanisms", default=",".join(VARIANTS))
+    ap.add_argument("--quick", action="store_true", help="small fits and checks (tests)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "docs"), help="folder of mechanisms.md/json")
+    ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "mechanisms_forecast.png"))
+    ap.add_argument("--save", default=str(ROOT / "out" / "mechanisms"),
+                    help="folder of each fit (netCDF); a fit found there is reused")  # fmt: skip
+    ap.add_argument("--no-arm", action="store_true", help="skip the arm-level fit (reconcile)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    q = args.quick
+    args.draws, args.tune, args.chains = (60, 60, 2) if q else (1000, 500, 4)
+    args.ppc_draws, args.forecast_draws = (8, 8) if q else (100, 200)
+    args.nc_draws, args.nc_patients = (4, 100) if q else (50, 500)
+    args.horizon = 1.0 if q else 5.0
+    names = [n.strip() for n in args.mechanisms.split(",") if n.strip()]
+    for n in names:
+        ps.mechanism(n)  # a clear error for an unknown name, before any work
+    out_dir = Path(args.out)
+    ps.io.check_output_dir(out_dir, "--out")
+    Path(args.save).mkdir(parents=True, exist_ok=True)
+    data = ps.data.load_ashar2022(args.data)
+    t_all = time.perf_counter()
+    results, loos, forecasts = {}, {}, {}
+    for n in names:
+        results[n], loos[n], forecasts[n] = run_variant(n, data, args)
+    reconcile = None
+    if "inhibition" in names and not args.no_arm:
+        arm_tm = ps.TrialModel(ps.data.published_ashar2022())
+        arm_idata, arm_wall = fit_or_reuse(arm_tm, "arm_inhibition", args)
+        arm_diag = arm_tm.diagnostics(arm_idata)
+        reconcile = {
+            "arm_fit": {"wall_s": round(arm_wall, 1), "diagnostics": arm_diag},
+            "rows": pc.side_by_side({"arm": arm_idata, "patient": loos["inhibition"]}),
+            "arm_contraction": pc.contraction(arm_idata, seed=args.seed),
+        }
+    import arviz as az
+
+    cmp = az.compare(loos, ic="loo", method="stacking")
+    comparison = {
+        str(name): {
+            "rank": int(r["rank"]),
+            "elpd_loo": float(r["elpd_loo"]),
+            "elpd_diff": float(r["elpd_diff"]),
+            "dse": float(r["dse"]),
+            "weight": float(r["weight"]),
+            "p_loo": float(r["p_loo"]),
+        }
+        for name, r in cmp.iterrows()
+    }
+    weights = {n: comparison[n]["weight"] for n in names}
+    stacked = ps.forecasting.stack_forecasts(forecasts, weights, n_draws=args.forecast_draws)
+    summary = {
+        "prt_sim_version": ps.__version__,
+        "seed": args.seed,
+        "quick": q,
+        "settings": {
+            k: getattr(args, k)
+            for k in ("draws", "tune", "chains", "ppc_draws", "forecast_draws", "horizon")
+        },  # fmt: skip
+        "mechanisms": results,
+        "comparison": comparison,
+        "stacked_forecast": _forecast_table(stacked),
+        "reconcile": reconcile,
+        "wall_s": round(time.perf_counter() - t_all, 1),
+    }
+    write_json(out_dir / "mechanisms.json", to_jsonable(summary))
+    _figure(forecasts, stacked, Path(args.figure))
+    write_text(out_dir / "mechanisms.md", report(summary, Path(args.figure), out_dir))
+    _log(f"done in {summary['wall_s']:.0f} s: {out_dir / 'mechanisms.md'}")
+    print(json.dumps({"wall_s": summary["wall_s"], "weights": weights,
+                      "converged": {n: r["converged"] for n, r in results.items()}}))  # fmt: skip
+    return 0
+
+
+def _iv(d, pct=False) -> str:
+    if not d or d.get("median") is None:
+        return "n/a"
+    f = (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: f"{v:.2f}")
+    return f"{f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]"
+
+
+def _obs(d, pct=False) -> str:
+    f = (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: f"{v:.2f}")
+    mark = "" if d["inside"] else " **miss**"
+    return f"{f(d['observed'])} / {f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]{mark}"
+
+
+def report(s: dict, figure: Path, out_dir: Path) -> str:
+    names = list(s["mechanisms"])
+    L = ["# Competing memory mechanisms, compared on the trial's patients", ""]
+    L += [f"Written by `experiments/compare_mechanisms.py` (prt_sim {s['prt_sim_version']}, "
+          f"seed {s['seed']}{', QUICK settings: not for reading' if s['quick'] else ''}); "
+          f"every number below was measured in that run ({s['wall_s'] / 60:.0f} min on the "
+          "2-core machine). The mechanisms and their equations are in [model.md](model.md).", ""]  # fmt: skip
+    L += ["## Fits", "", "| mechanism | wall (s) | max R-hat | min bulk ESS | divergences | "
+          "converged |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for n in names:
+        r = s["mechanisms"][n]
+        d = r["diagnostics"]
+        L.append(f"| {n} | {r['fit_wall_s']:.0f} | {d['max_rhat']:.3f} | {d['min_ess_bulk']:.0f} "
+                 f"| {d['divergences']} | {'yes' if r['converged'] else '**no**'} |")  # fmt: skip
+    L += ["", "Converged means R-hat <= 1.01, bulk ESS >= 400 and no divergences.", ""]
+    L += ["## Model comparison (PSIS-LOO, per patient)", "",
+          "elpd: expected log predictive density of a left-out patient's whole record "
+          "(higher is better); the difference to the best with its standard error; stacking "
+          "weights (Yao et al. 2018). Pareto k > 0.7 marks patients whose LOO estimate is "
+          "unreliable (a K-fold by patient would be needed for them).", "",
+          "| mechanism | elpd_loo | elpd diff | SE of diff | p_loo | stacking weight | "
+          "k > 0.7 | k > 1 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n, c in sorted(s["comparison"].items(), key=lambda kv: kv[1]["rank"]):
+        lo = s["mechanisms"][n]["loo"]
+        L.append(f"| {n} | {c['elpd_loo']:.1f} | {c['elpd_diff']:.1f} | {c['dse']:.1f} | "
+                 f"{c['p_loo']:.1f} | {c['weight']:.2f} | {lo['pareto_k_gt_0.7']} | "
+                 f"{lo['pareto_k_gt_1']} |")  # fmt: skip
+    L += [""]
+    L += ["## Do the fits reproduce the trial?", "",
+          "Two posterior predictive checks with the full stochastic simulator, counted over "
+          "every post-treatment figure (post to 12 months: mean pain, pain 0-1 among observed "
+          "and ITT, TSK-11, PCS, Oswestry): **replay** runs the fitted patients themselves "
+          "(their own T1 baseline and random effects, missing visits as recorded); "
+          "**population** draws new trial-size cohorts from the fitted population.", "",
+          "| mechanism | replay: inside 90% | population: inside 90% |", "|---|---|---|"]  # fmt: skip
+    for n in names:
+        r = s["mechanisms"][n]
+        a, b = r["replay"]["post_inside"], r["population"]["post_inside"]
+        L.append(f"| {n} | {a['inside']} of {a['n']} | {b['inside']} of {b['n']} |")
+    for n in names:
+        r = s["mechanisms"][n]
+        for kind in ("replay", "population"):
+            m = r[kind]["post_inside"]["misses"]
+            if m:
+                L += ["", f"Misses, {n}, {kind}: " + "; ".join(m) + "."]
+    L += ["", "### Headline figures at post (observed / predicted median [90%])", "",
+          "| mechanism | check | arm | mean pain | pain 0-1 (observed) | pain 0-1 (ITT) |",
+          "|---|---|---|---|---|---|"]  # fmt: skip
+    for n in names:
+        for kind in ("replay", "population"):
+            for row in s["mechanisms"][n][kind]["rows"]:
+                if row["visit"] != "post":
+                    continue
+                L.append(f"| {n} | {kind} | {row['arm']} | {_obs(row['pain_mean'])} | "
+                         f"{_obs(row['pain_free_share'], True)} | "
+                         f"{_obs(row['pain_free_itt'], True)} |")  # fmt: skip
+    L += ["", "## Within-patient checks (replay of the fitted patients)", "",
+          "Patients observed at both post and 12 months, by pain 0-1 at each: the trial's "
+          "count / the replays' median [90%]. *Late* is the share of post non-responders "
+          "pain 0-1 at 12 months.", "",
+          "| mechanism | arm | both | post only | 12 months only | neither | late |",
+          "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n in names:
+        for arm, row in s["mechanisms"][n]["replay"]["responders"].items():
+            cells = [_obs({**row[c], "observed": row[c]["observed"]}).replace(".00", "")
+                     for c in pc.RESPONDER_CLASSES]  # fmt: skip
+            L.append(f"| {n} | {arm} | " + " | ".join(cells) + " | "
+                     + _obs(row["late_response_share"], True) + " |")  # fmt: skip
+    L += ["", "Mean correlation of pain between consecutive follow-up visits (post, 1, 2, 3, 6, "
+          "12 months), trial / replays:", "", "| mechanism | arm | r |", "|---|---|---|"]  # fmt: skip
+    for n in names:
+        for arm, iv in s["mechanisms"][n]["replay"]["follow_up_correlation"].items():
+            L.append(f"| {n} | {arm} | {_obs(iv)} |")
+    L += [
+        "",
+        "## What the data say about each parameter",
+        "",
+        "Posterior SD / prior SD (below 0.7: the data carry most of the information; near 1: "
+        "the posterior is the prior).",
+        "",
+    ]
+    params = sorted({p for n in names for p in s["mechanisms"][n]["contraction"]})
+    L += ["| parameter | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for p in params:
+        cells = []
+        for n in names:
+            c = s["mechanisms"][n]["contraction"].get(p)
+            cells.append("" if c is None else f"{c['ratio']:.2f}")
+        L.append(f"| {p} | " + " | ".join(cells) + " |")
+    L += ["", "## Natural course: untreated patients over 4 years", "",
+          "Trial-like patients with no treatment at all, from each fit's population, assessed "
+          "every 6 months for 4 years (the HUNT pain study's 8 waves), trajectories classified "
+          "by the rules of `prt_sim.inference.natural_course.classify_trajectories`; beside the "
+          "shares of Glette et al. 2020 (J Pain 21:689; latent classes, not these rules: a range "
+          "check). Median [90%] over posterior draws.", "",
+          "| class | Glette 2020 | " + " | ".join(names) + " |",
+          "|---|---|" + "---|" * len(names)]  # fmt: skip
+    for c in TRAJECTORY_CLASSES:
+        pub = s["mechanisms"][names[0]]["natural_course"]["published"][c]
+        cells = []
+        for n in names:
+            b = s["mechanisms"][n]["natural_course"]["shares"][c]
+            cells.append(f"{100 * b['median']:.0f}% [{100 * b['lo']:.0f}, {100 * b['hi']:.0f}]")
+        L.append(f"| {c.replace('_', ' ')} | {100 * pub:.0f}% | " + " | ".join(cells) + " |")
+    L.append("| mean pain change, first to last wave | | " + " | ".join(
+        "{median:+.2f} [{lo:+.2f}, {hi:+.2f}]".format(**s["mechanisms"][n]["natural_course"]
+                                                      ["mean_pain_change"]) for n in names)
+             + " |")  # fmt: skip
+    if s.get("reconcile"):
+        r = s["reconcile"]
+        d = r["arm_fit"]["diagnostics"]
+        L += ["", "## The arm-level and the patient-level fit, side by side (inhibition)", "",
+              f"The arm-level fit to the published figures ({r['arm_fit']['wall_s']:.0f} s, max "
+              f"R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, divergences "
+              f"{d['divergences']}) beside the patient-level inhibition fit above: median "
+              "[90%] and posterior SD / prior SD. **No** marks intervals that do not overlap.",
+              "", "| parameter | arm-level | ratio | patient-level | ratio | overlap |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+        pcon = s["mechanisms"]["inhibition"]["contraction"]
+        for p, row in r["rows"].items():
+            a, b = row["arm"], row["patient"]
+            L.append(f"| {p} | {a['median']:.3g} [{a['lo']:.3g}, {a['hi']:.3g}] | "
+                     f"{r['arm_contraction'][p]['ratio']:.2f} | {b['median']:.3g} [{b['lo']:.3g}, "
+                     f"{b['hi']:.3g}] | {pcon[p]['ratio']:.2f} | "
+                     f"{'yes' if row['overlap'] else '**no**'} |")  # fmt: skip
+    L += ["", "## Forecasts, as randomized (no later treatment), by mechanism and stacked", "",
+          f"![forecast by mechanism]({os.path.relpath(figure, out_dir)})", "",
+          "Median [90% interval] over posterior draws of a trial-size arm (posterior "
+          "uncertainty, patient sampling and measurement noise). Pain 0-1 ITT counts missing "
+          "assessments as not pain-free, as the paper did.", "",
+          "| forecast | arm | year | mean pain | pain 0-1 (observed) | pain 0-1 (ITT) |",
+          "|---|---|---|---|---|---|"]  # fmt: skip
+    tables = {n: s["mechanisms"][n]["forecast"] for n in names} | {"stacked": s["stacked_forecast"]}
+    for n, t in tables.items():
+        for arm, by_year in t.items():
+            for y, c in by_year.items():
+                L.append(f"| {n} | {arm} | {y} | {_iv(c['mean_pain'])} | "
+                         f"{_iv(c['pain_free'], True)} | {_iv(c['pain_free_itt'], True)} |")  # fmt: skip
+    L += [""]
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""Checks of a patient-level fit on its own patients: the fitted patients replayed by the full simulator, the within-patient tables, and how far the data moved each prior.
+
+:func:`replay_patients` runs every recorded patient, with their own T1 baseline and each
+posterior draw's random effects (built by the same
+:func:`~prt_sim.model.baseline.build_record_patients` as the PyMC model), through their arm's
+protocol with the full stochastic simulator, and masks the visits the patient missed.
+:func:`replay_summaries` reduces each replay to the published figures (the same
+:func:`~prt_sim.inference.checks.arm_stats` as the population check), so that
+:func:`~prt_sim.inference.checks.ppc_rows` sets them beside the trial. :func:`responder_table`
+and :func:`follow_up_correlation` are the within-patient statistics, computed the same way on
+the trial's records and on each replay; :func:`contraction` is posterior SD / prior SD, and
+:func:`side_by_side` sets two fits' posteriors (say arm-level and patient-level) beside each
+other, flagging parameters whose intervals do not overlap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ..errors import ValidationError, check_int, check_range
+from ..io import provenance
+from ..model.baseline import build_record_patients
+from ..model.cohorts import Cohort
+from ..model.dynamics import State, Traits
+from ..model.instruments import PAIN_FREE_MAX
+from ..model.rng import MAX_SEED, check_seed, derive_key, uniform_matrix
+from ..model.timeline import Visit, build_timeline
+from .checks import PPC_STATS, arm_stats, interval
+from .posterior import fit_configuration, posterior_inputs, scale_self_guided, spaced_draws
+
+__all__ = [
+    "RESPONDER_CLASSES",
+    "replay_patients",
+    "replay_summaries",
+    "responder_table",
+    "responder_check",
+    "follow_up_correlation",
+    "correlation_check",
+    "contraction",
+    "with_log_likelihood",
+    "side_by_side",
+]
+
+#: Columns of :func:`responder_table`: pain 0-1 at post and at 12 months, among the patients
+#: observed at both visits.
+RESPONDER_CLASSES = ("both", "post_only", "m12_only", "neither")
+_READINGS = ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb")
+
+
+def replay_patients(
+    idata, data, *, n_draws: int = 100, seed: int = 0, progress: bool = False
+) -> xr.Dataset:
+    """The fitted patients themselves, replayed by the full stochastic simulator.
+
+    For each of ``n_draws`` posterior draws (evenly spaced), every recorded patient is built
+    from their recorded T1 questionnaires, chronicity and the draw's random effects
+    (``pain_z``, ``edu_z``, ``placebo_z``), with the fit's fixed trait draws and a fresh
+    initial fluctuation; their arm's protocol is simulated with the draw's parameters (uptake,
+    attendance, adherence, flare-ups, day-to-day fluctuation and measurement noise all drawn);
+    each reading is kept only where the trial recorded it.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A patient-level fit (:class:`~prt_sim.inference.trial_model.TrialModel` with
+        ``level="patient"``).
+    data : TrialData
+        The patient-level data it was fitted to.
+    n_draws : int
+        Posterior draws to replay, 1-100000.
+    seed : int
+        Seed of the replays (same seed, same result).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pain_avg``, ``tsk11``, ``pcs``, ``odi``, ``attrib_mb`` over ``(draw, patient,
+        visit)`` (NaN where the trial has no record), coordinates ``arm`` (per patient),
+        ``day`` (per visit) and the ``source_chain`` / ``source_draw`` of each replay.
+    """
+    from ..simulation import simulate
+    from .patient_model import patient_records
+
+    n_draws = check_int("n_draws", n_draws, 1, 100_000)
+    seed = check_seed(seed)
+    if data.level != "patient":
+        raise ValidationError("data.level", data.level, "'patient' (the fitted records)")
+    post = idata.posterior
+    if "pain_z" not in post:
+        raise ValidationError(
+            "idata.posterior", "no pain_z", "a patient-level fit (per-patient random effects)"
+        )
+    _, _, spec = fit_configuration(idata)
+    agent_seed = int(_config(idata).get("agent_seed", 0))
+    pr = patient_records(data, spec, agent_seed)
+    rec, visits = pr.records, pr.visits
+    fitted = [int(p) for p in post["patient"].values]
+    if fitted != [int(p) for p in rec["patient"].values]:
+        raise ValidationError(
+            "data", data.source, "the patient-level data the fit was made with (same patients)"
+        )
+    arms = list(data.arms)
+    pat_arm = np.array([str(a) for a in rec["arm"].values])
+    start = min(
+        build_timeline(p, horizon_days=visits[-1].day, visits=visits).start_day
+        for p in data.protocols.values()
+    )
+    t1_steps = next(v.day for v in visits if v.name == "t1") - start + 1
+    horizon = max(v.day for v in visits)
+    sim_visits = tuple(Visit(name=v.name, day=v.day) for v in visits)
+    n_pat = len(fitted)
+    total = post.sizes["chain"] * post.sizes["draw"]
+    flat = spaced_draws(total, n_draws)
+    inputs = posterior_inputs(idata, flat)
+    effects_all = {
+        k: post[k].transpose("chain", "draw", "patient").values.reshape(total, n_pat)[flat]
+        for k in ("pain_z", "edu_z", "placebo_z")
+    }
+    recorded = {k: np.isfinite(rec[k].values) for k in _READINGS if k in rec}
+    out = {k: np.full((len(flat), n_pat, len(visits)), np.nan) for k in _READINGS}
+    pids = np.arange(n_pat, dtype=np.uint64)
+    it = range(len(flat))
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="replay of the fitted patients", unit="draw")
+    for k in it:
+        params, specs, scale = inputs[k]
+        dseed = derive_key(seed, "replay", int(flat[k])) % MAX_SEED
+        u = uniform_matrix(np.uint64(derive_key(dseed, "fluct")), pids, np.arange(1))[0]
+        effects = {n: v[k] for n, v in effects_all.items()}
+        effects["fluct_z"] = stats.norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+        sv = specs[arms[0]]  # patient-level fits carry no arm offsets
+        traits, init = build_record_patients(
+            pr.baseline, pr.std, effects, sv, params.to_tuple(), t1_steps
+        )
+        for arm in arms:
+            idx = np.flatnonzero(pat_arm == arm)
+            if idx.size == 0:
+                continue
+            cohort = Cohort(
+                Traits(*(np.broadcast_to(np.asarray(v, float), (n_pat,))[idx] for v in traits)),
+                State(*(np.broadcast_to(np.asarray(v, float), (n_pat,))[idx] for v in init)),
+                pids[idx],
+                meta={"source": "replay", "seed": dseed},
+            )
+            res = simulate(
+                cohort,
+                scale_self_guided(data.protocols[arm], scale),
+                horizon_days=horizon,
+                seed=dseed,
+                params=params,
+                visits=sim_visits,
+                record="instruments",
+            )
+            ins = res.instruments
+            for var in _READINGS:
+                if var in recorded:
+                    vals = ins[var].values.astype(float)
+                    out[var][k, idx] = np.where(recorded[var][idx], vals, np.nan)
+    coords = {
+        "draw": np.arange(len(flat)),
+        "patient": np.asarray(fitted),
+        "visit": [v.name for v in visits],
+    }
+    ds = xr.Dataset(
+        {v: (("draw", "patient", "visit"), a) for v, a in out.items() if v in recorded},
+        coords=coords,
+    )
+    ds = ds.assign_coords(
+        arm=("patient", pat_arm.astype(object)),
+        day=("visit", [v.day for v in visits]),
+        source_chain=("draw", flat // post.sizes["draw"]),
+        source_draw=("draw", flat % post.sizes["draw"]),
+    )
+    ds.attrs.update(
+        provenance("replay_patients", seed, {"n_draws": len(flat), "data_source": data.source})
+    )
+    return ds
+
+
+def _config(idata) -> dict[str, Any]:
+    import json
+
+    return json.loads(idata.attrs.get("config", "{}"))
+
+
+def replay_summaries(replay: xr.Dataset, data) -> xr.Dataset:
+    """Each replay reduced to the published figures per arm and visit (:data:`PPC_STATS`, by
+    :func:`~prt_sim.inference.checks.arm_stats`), over ``(chain, draw, arm, visit)`` with one
+    chain: the layout of a ``posterior_predictive`` group, for
+    :func:`~prt_sim.inference.checks.ppc_rows`."""
+    comp = dict(data.composite_visits or {})
+    names = [str(v) for v in replay["visit"].values]
+    names += [c for c in comp if c not in names and all(p in names for p in comp[c])]
+    arms = list(data.arms)
+    n = replay.sizes["draw"]
+    out = {s: np.full((1, n, len(arms), len(names)), np.nan) for s in PPC_STATS}
+    for a, arm in enumerate(arms):
+        sub = replay.isel(patient=np.flatnonzero(replay["arm"].values == arm))
+        for k in range(n):
+            one = sub.isel(draw=k)
+            for j, name in enumerate(names):
+                for st, val in arm_stats(one, name, comp).items():
+                    out[st][0, k, a, j] = val
+    coords = {"chain": [0], "draw": np.arange(n), "arm": arms, "visit": names}
+    ds = xr.Dataset(
+        {s: (("chain", "draw", "arm", "visit"), v) for s, v in out.items()}, coords=coords
+    )
+    ds.attrs.update(replay.attrs)
+    return ds
+
+
+def responder_table(pain: np.ndarray, arm: np.ndarray, arms, *, post: int, m12: int):
+    """Counts of patients pain 0-1 (weekly pain <= 1) at both post and 12 months, at post only,
+    at 12 months only, or at neither, among those observed at both visits, per arm.
+
+    ``pain`` is ``(patient, visit)`` (NaN = missing); ``post`` and ``m12`` are visit indices.
+    Returns ``{arm: {class: count}}`` over :data:`RESPONDER_CLASSES`.
+    """
+    p0, p1 = pain[:, post], pain[:, m12]
+    ok = np.isfinite(p0) & np.isfinite(p1)
+    r0, r1 = p0 <= PAIN_FREE_MAX, p1 <= PAIN_FREE_MAX
+    cls = {
+        "both": r0 & r1,
+        "post_only": r0 & ~r1,
+        "m12_only": ~r0 & r1,
+        "neither": ~r0 & ~r1,
+    }
+    return {a: {c: int(np.sum(m & ok & (arm == a))) for c, m in cls.items()} for a in arms}
+
+
+def responder_check(replay: xr.Dataset, data, *, level: float = 0.9) -> dict[str, Any]:
+    """The trial's post x 12-month responder table beside the replays' (median and central
+    ``level`` interval of each count, and whether the trial's count falls inside), per arm.
+    Also the share of post non-responders who respond at 12 months."""
+    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    visits = [str(v) for v in replay["visit"].values]
+    post, m12 = visits.index("post"), visits.index("m12")
+    arms = list(data.arms)
+    rec = data.records.sel(visit=visits)
+    obs = responder_table(
+        rec["pain_avg"].values, rec["arm"].values.astype(str), arms, post=post, m12=m12
+    )
+    arm = replay["arm"].values.astype(str)
+    sims = [
+        responder_table(replay["pain_avg"].values[k], arm, arms, post=post, m12=m12)
+        for k in range(replay.sizes["draw"])
+    ]
+    out: dict[str, Any] = {}
+    for a in arms:
+        row = {c: interval([s[a][c] for s in sims], obs[a][c], level) for c in RESPONDER_CLASSES}
+
+        def late(t):
+            n = t["m12_only"] + t["neither"]
+            return t["m12_only"] / n if n else np.nan
+
+        row["late_response_share"] = interval([late(s[a]) for s in sims], late(obs[a]), level)
+        out[a] = row
+    return out
+
+
+def follow_up_correlation(pain: np.ndarray, arm: np.ndarray, arms, idx: list[int]):
+    """Within-patient stability of pain: the Pearson correlation of weekly pain between each
+    pair of the visits ``idx`` (patients observed at both), averaged over pairs, per arm."""
+    out = {}
+    for a in arms:
+        rs = []
+        for i, j in zip(idx[:-1], idx[1:]):
+            x, y = pain[arm == a, i], pain[arm == a, j]
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() > 3 and np.std(x[ok]) > 0 and np.std(y[ok]) > 0:
+                rs.append(np.corrcoef(x[ok], y[ok])[0, 1])
+        out[a] = float(np.mean(rs)) if rs else np.nan
+    return out
+
+
+def correlation_check(
+    replay: xr.Dataset,
+    data,
+    *,
+    visits: tuple[str, ...] = ("post", "m1", "m2", "m3", "m6", "m12"),
+    level: float = 0.9,
+) -> dict[str, Any]:
+    """The trial's mean correlation of pain between consecutive follow-up ``visits``
+    (:func:`follow_up_correlation`) beside the replays', per arm."""
+    names = [str(v) for v in replay["visit"].values]
+    bad = [v for v in visits if v not in names]
+    if bad:
+        raise ValidationError("visits", bad, f"visits of the replay {names}")
+    idx = [names.index(v) for v in visits]
+    arms = list(data.arms)
+    rec = data.records.sel(visit=names)
+    obs = follow_up_correlation(rec["pain_avg"].values, rec["arm"].values.astype(str), arms, idx)
+    arm = replay["arm"].values.astype(str)
+    sims = [
+        follow_up_correlation(replay["pain_avg"].values[k], arm, arms, idx)
+        for k in range(replay.sizes["draw"])
+    ]
+    return {a: interval([s[a] for s in sims], obs[a], level) for a in arms}
+
+
+def contraction(idata, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Posterior SD / prior SD of every fitted population parameter of a fit.
+
+    A ratio near 1 means the data did not move the prior (the parameter is not identified by
+    this fit); below 0.7 the data carry most of the information. Prior SDs are computed from
+    ``n_prior`` draws of each prior within its bounds (seeded).
+
+    Returns
+    -------
+    dict
+        ``{name: {"prior_sd", "posterior_sd", "ratio", "prior_median", "posterior_median"}}``.
+    """
+    n_prior = check_int("n_prior", n_prior, 1000, 10**8)
+    priors, _, _ = fit_configuration(idata)
+    rng = np.random.default_rng(derive_key(check_seed(seed), "contraction"))
+    out = {}
+    for name, pr in priors.items():
+        if name not in idata.posterior:
+            continue
+        draws = pr.draw(rng, n_prior)
+        post = idata.posterior[name].values.ravel()
+        psd, qsd = float(np.std(draws)), float(np.std(post))
+        out[name] = {
+            "prior_median": float(np.median(draws)),
+            "posterior_median": float(np.median(post)),
+            "prior_sd": psd,
+            "posterior_sd": qsd,
+            "ratio": qsd / psd if psd > 0 else np.nan,
+        }
+    return out
+
+
+def with_log_likelihood(idata):
+    """``idata`` with a ``log_likelihood`` group holding each patient's whole-record log
+    likelihood (the fit's ``patient_loglik``, uptake mixture included), over ``(chain, draw,
+    patient)``: what ``arviz.loo`` and ``arviz.compare`` read (leave one patient out)."""
+    if "patient_loglik" not in idata.posterior:
+        raise ValidationError(
+            "idata.posterior",
+            "no patient_loglik",
+            "a patient-level fit (TrialModel, level='patient')",
+        )
+    out = idata.copy()
+    ll = idata.posterior["patient_loglik"]
+    if "log_likelihood" in out.groups():
+        del out["log_likelihood"]
+    out.add_groups(log_likelihood=xr.Dataset({"patient_loglik": ll}))
+    return out
+
+
+def side_by_side(fits: dict, *, level: float = 0.9) -> dict[str, dict[str, Any]]:
+    """Posterior median and central ``level`` interval of every population parameter that two
+    fits both estimate, and whether the intervals overlap.
+
+    Parameters
+    ----------
+    fits : dict of label -> InferenceData
+        Exactly two fits (e.g. ``{"arm": ..., "patient": ...}``).
+
+    Returns
+    -------
+    dict
+        ``{name: {label: {"median", "lo", "hi"}, "overlap": bool}}``.
+    """
+    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    if len(fits) != 2:
+        raise ValidationError("fits", list(fits), "exactly two fits to set side by side")
+    (la, a), (lb, b) = fits.items()
+    pa, _, _ = fit_configuration(a)
+    pb, _, _ = fit_configuration(b)
+    q = [(1 - level) / 2, 0.5, 1 - (1 - level) / 2]
+    out = {}
+    for name in [n for n in pa if n in pb and n in a.posterior and n in b.posterior]:
+        row: dict[str, Any] = {}
+        for label, idata in ((la, a), (lb, b)):
+            lo, med, hi = np.quantile(idata.posterior[name].values.ravel(), q)
+            row[label] = {"median": float(med), "lo": float(lo), "hi": float(hi)}
+        row["overlap"] = bool(row[la]["lo"] <= row[lb]["hi"] and row[lb]["lo"] <= row[la]["hi"])
+        out[name] = row
+    return out

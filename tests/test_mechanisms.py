@@ -1,0 +1,180 @@
+"""Competing memory mechanisms: names and combinations, what each does to the course, fits
+under a mechanism, stacked forecasts, and the within-patient checks' statistics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import prt_sim as ps
+from prt_sim.data import published_ashar2022
+from prt_sim.errors import ValidationError
+from prt_sim.forecasting import stack_forecasts
+from prt_sim.inference import patient_checks as pc
+from prt_sim.model.mechanisms import MECHANISMS, mechanism
+
+
+# -- names and combinations -------------------------------------------------------------------
+def test_every_mechanism_and_a_combination_resolve():
+    for name in MECHANISMS:
+        assert mechanism(name).name == name
+    m = mechanism(" fear_mediated + consolidation ")
+    assert m.name == "consolidation+fear_mediated"  # canonical order
+    assert m.fixed == {} and set(m.free) == {"consolidation_rate", "fear_threat_weight"}
+    s = mechanism("schema_update")
+    assert s.fixed["safety_decay"] == 0.0 and s.fixed["fear_threat_weight"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("consolidaton", r"consolidaton.*inhibition.*consolidation.*schema_update"),
+        ("consolidation+consolidation", "at most once"),
+        ("inhibition+fear_mediated", r"'inhibition' alone.*'fear_mediated'"),
+        ("schema_update+consolidation", "nothing for consolidation to protect"),
+        ("", "one of"),
+    ],
+)
+def test_bad_mechanisms_name_what_is_allowed(bad, match):
+    with pytest.raises(ValidationError, match=match):
+        mechanism(bad)
+
+
+def test_params_set_the_switches_and_check_refuses_contradictions():
+    p = mechanism("consolidation").params()
+    assert p.consolidation_rate == MECHANISMS["consolidation"]["free"]["consolidation_rate"]
+    assert p.fear_threat_weight == 0.0
+    mine = mechanism("consolidation").params(ps.ModelParams(consolidation_rate=0.03))
+    assert mine.consolidation_rate == 0.03  # a given value is kept
+    assert mechanism("schema_update").params().safety_decay == 0.0
+    with pytest.raises(ValidationError, match=r"params\.safety_decay.*0 under"):
+        mechanism("schema_update").check(ps.ModelParams())
+    with pytest.raises(ValidationError, match=r"fear_threat_weight.*> 0"):
+        mechanism("fear_mediated").check(ps.ModelParams())
+
+
+# -- what each mechanism does to the course -----------------------------------------------------
+def _course(variant, years=2.0, **over):
+    params = mechanism(variant).params(ps.ModelParams(**over))
+    cohort = ps.Cohort.from_trial_baseline(400, seed=3, params=params)
+    visits = (ps.Visit("post", 30), ps.Visit("late", 30 + int(365 * years)))
+    return ps.simulate(cohort, ps.protocols.PRT(), horizon_days=visits[-1].day, seed=3,
+                       params=params, visits=visits, record="visits")  # fmt: skip
+
+
+def test_consolidation_protects_gains_that_inhibition_loses():
+    """Same patients, same flares (common random numbers), fast forgetting: the stable trace
+    holds more of PRT's belief change two years on."""
+    over = dict(safety_decay=0.01, consolidation_rate=0.03)
+    inh = _course("inhibition", safety_decay=0.01).latent
+    con = _course("consolidation", **over).latent
+    assert float(con["consolidated"].sel(visit="late").mean()) > 0.1
+    assert float(inh["consolidated"].sel(visit="late").max()) == 0.0
+    b_inh = float(inh["belief"].sel(visit="late").mean())
+    b_con = float(con["belief"].sel(visit="late").mean())
+    assert b_con < b_inh - 0.05, (b_con, b_inh)
+
+
+def test_schema_update_keeps_the_change_without_flares():
+    lat = _course("schema_update", flare_rate=0.0).latent
+    post, late = (lat["safety"].sel(visit=v).values for v in ("post", "late"))
+    assert (late >= post - 1e-12).all()  # no forgetting, only learning from everyday movement
+
+
+def test_fear_mediated_threat_follows_fear():
+    from prt_sim.model.dynamics import State, threat
+
+    p = mechanism("fear_mediated").params(ps.ModelParams(fear_threat_weight=1.0)).to_tuple()
+    s = State(0.1, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0)
+    low, high = threat(0.6, s, p), threat(0.6, s._replace(fear=0.6), p)
+    assert high > low  # same belief, more fear: more threat
+    assert threat(0.1, s, p) == pytest.approx(threat(0.9, s, p))  # belief no longer read
+
+
+# -- fitting under a mechanism ------------------------------------------------------------------
+def test_trial_model_priors_follow_the_mechanism():
+    data = published_ashar2022()
+    tm = ps.TrialModel(data, mechanism="schema_update")
+    assert "safety_decay" not in tm.priors and tm.params.safety_decay == 0.0
+    assert tm.config()["mechanism"] == "schema_update"
+    tm = ps.TrialModel(data, mechanism="fear_mediated+consolidation")
+    assert {"consolidation_rate", "fear_threat_weight"} <= set(tm.priors)
+    assert tm.mechanism == "consolidation+fear_mediated"
+    with pytest.raises(ValidationError, match=r"priors\[safety_decay\].*fixes safety_decay"):
+        ps.TrialModel(data, mechanism="schema_update", priors=dict(tm.priors))
+    with pytest.raises(ValidationError, match=r"params\.fear_threat_weight"):
+        ps.TrialModel(data, params=ps.ModelParams(fear_threat_weight=0.3))
+    with pytest.raises(ValidationError, match="mechanism"):
+        ps.TrialModel(data, mechanism="extinction")
+
+
+# -- stacked forecasts -------------------------------------------------------------------------
+def _fake_forecast(value, source="trial-a", n=10):
+    ds = xr.Dataset(
+        {"mean_pain": (("draw", "arm", "time"), np.full((n, 2, 3), value))},
+        coords={"draw": np.arange(n), "arm": ["prt", "usual_care"], "time": [1.0, 2.0, 5.0]},
+    )
+    ds.attrs["config"] = json.dumps({"design_source": source})
+    return ds
+
+
+def test_stacked_forecast_takes_draws_in_proportion_to_the_weights():
+    st = stack_forecasts(
+        {"a": _fake_forecast(1.0), "b": _fake_forecast(3.0)}, {"a": 3.0, "b": 1.0}, n_draws=8
+    )
+    assert st.sizes["draw"] == 8
+    assert list(st["mechanism"].values).count("a") == 6
+    assert float(st["mean_pain"].mean()) == pytest.approx((6 * 1 + 2 * 3) / 8)
+    assert json.loads(st.attrs["stacking_weights"]) == {"a": 0.75, "b": 0.25}
+
+
+def test_stacked_forecast_refuses_fits_of_other_data_and_bad_weights():
+    a, b = _fake_forecast(1.0), _fake_forecast(2.0, source="trial-b")
+    with pytest.raises(ValidationError, match=r"forecasts\[b\].*same data.*trial-a"):
+        stack_forecasts({"a": a, "b": b}, {"a": 1, "b": 1})
+    with pytest.raises(ValidationError, match="one weight per forecast"):
+        stack_forecasts({"a": a}, {"b": 1.0})
+    with pytest.raises(ValidationError, match="non-negative"):
+        stack_forecasts({"a": a}, {"a": -1.0})
+
+
+# -- within-patient statistics ------------------------------------------------------------------
+def test_responder_table_counts_each_class_among_patients_seen_at_both_visits():
+    pain = np.array([[0, 1], [1, 5], [4, 0], [6, 7], [0, np.nan], [3, 2]], float)
+    arm = np.array(["a", "a", "a", "a", "a", "b"])
+    t = pc.responder_table(pain, arm, ["a", "b"], post=0, m12=1)
+    assert t["a"] == {"both": 1, "post_only": 1, "m12_only": 1, "neither": 1}
+    assert t["b"] == {"both": 0, "post_only": 0, "m12_only": 0, "neither": 1}
+
+
+def test_follow_up_correlation_averages_consecutive_pairs():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 1))
+    stable = base + 0.1 * rng.normal(size=(200, 3))
+    noisy = rng.normal(size=(200, 3))
+    arm = np.array(["s"] * 200 + ["n"] * 200)
+    r = pc.follow_up_correlation(np.vstack([stable, noisy]), arm, ["s", "n"], [0, 1, 2])
+    assert r["s"] > 0.95 and abs(r["n"]) < 0.2
+
+
+# -- the natural-course classification ----------------------------------------------------------
+def test_trajectories_are_classified_by_the_documented_rules():
+    from prt_sim.inference.natural_course import TRAJECTORY_CLASSES, classify_trajectories
+
+    years = np.arange(0, 4.01, 0.5)
+    series = np.array(
+        [
+            np.linspace(6, 2, 9),  # falls 4 points: gradual improvement
+            np.linspace(2, 6, 9),  # worsening
+            [2, 6, 2, 6, 3, 5, 2, 6, 3],  # crosses the moderate line back and forth
+            [2, 3, 2, 2, 3, 2, 2, 3, 2],  # persistent mild
+            [5, 5, 4, 5, 6, 5, 5, 4, 5],  # persistent moderate
+            [8, 7, 8, 8, 7, 8, 8, 7, 8],  # persistent severe
+            [np.nan] * 6 + [5, 5, 5],  # too few assessments
+        ]
+    )
+    got = classify_trajectories(series, years)
+    assert list(got[:6]) == list(TRAJECTORY_CLASSES) and got[6] == ""

@@ -1,0 +1,201 @@
+"""The replay of a patient-level fit's own patients, and its leave-one-patient-out data.
+
+A posterior is made by hand (population parameters at their prior medians, random effects
+chosen per patient), so these tests need no sampling: they check that the replay runs each
+recorded patient as that patient (their baseline, their random effects, their missing visits).
+"""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+import xarray as xr
+
+import prt_sim as ps
+from prt_sim.errors import ValidationError
+from prt_sim.inference import patient_checks as pc
+from prt_sim.inference.checks import ppc_rows
+from prt_sim.inference.posterior import trial_design
+from prt_sim.io import to_jsonable
+
+pytestmark = pytest.mark.data
+
+
+def _hand_made_fit(data, pain_z, n_draws=6, seed=0):
+    """A 'posterior' of a patient-level TrialModel on ``data``: every draw at the priors'
+    medians, ``pain_z`` per patient, other random effects 0, and a per-patient log likelihood."""
+    tm = ps.TrialModel(data, level="patient")
+    rng = np.random.default_rng(seed)
+    pats = data.records["patient"].values
+    n = len(pats)
+    post = {
+        name: (("chain", "draw"), np.full((1, n_draws), float(np.median(pr.draw(rng, 4001)))))
+        for name, pr in tm.priors.items()
+    }
+    for k in ("edu_z", "placebo_z"):
+        post[k] = (("chain", "draw", "patient"), np.zeros((1, n_draws, n)))
+    post["pain_z"] = (("chain", "draw", "patient"), np.broadcast_to(pain_z, (1, n_draws, n)))
+    post["patient_loglik"] = (("chain", "draw", "patient"), rng.normal(-50, 1, (1, n_draws, n)))
+    ds = xr.Dataset(post, coords={"chain": [0], "draw": np.arange(n_draws), "patient": pats})
+    idata = az.InferenceData(posterior=ds)
+    idata.attrs.update(
+        config=json.dumps(to_jsonable(tm.config())),
+        design=json.dumps(to_jsonable(trial_design(data))),
+    )
+    return idata
+
+
+@pytest.fixture(scope="module")
+def t1_pain(public_data):
+    return public_data.records["pain_avg"].sel(visit="t1").values
+
+
+def test_replay_runs_each_recorded_patient_as_that_patient(public_data, t1_pain):
+    z = np.nan_to_num((t1_pain - np.nanmean(t1_pain)) / np.nanstd(t1_pain))
+    rep = pc.replay_patients(_hand_made_fit(public_data, z), public_data, n_draws=6, seed=2)
+    rec = public_data.records.sel(visit=[str(v) for v in rep["visit"].values])
+    assert rep.sizes["draw"] == 6
+    np.testing.assert_array_equal(rep["patient"].values, rec["patient"].values)
+    np.testing.assert_array_equal(rep["arm"].values.astype(str), rec["arm"].values.astype(str))
+    for var in ("pain_avg", "tsk11", "attrib_mb"):  # missing exactly where the trial has none
+        np.testing.assert_array_equal(
+            np.isnan(rep[var].values), np.broadcast_to(np.isnan(rec[var].values), rep[var].shape)
+        )
+    # Their own pain level: the replay's T1 pain follows the recorded one ...
+    sim_t1 = rep["pain_avg"].sel(visit="t1").mean("draw").values
+    ok = np.isfinite(t1_pain)
+    assert np.corrcoef(sim_t1[ok], t1_pain[ok])[0, 1] > 0.6
+    # ... and not when the random effects are given to other patients.
+    shuffled = np.random.default_rng(0).permutation(z)
+    rep2 = pc.replay_patients(_hand_made_fit(public_data, shuffled), public_data, n_draws=6, seed=2)
+    sim2 = rep2["pain_avg"].sel(visit="t1").mean("draw").values
+    assert abs(np.corrcoef(sim2[ok], t1_pain[ok])[0, 1]) < 0.35
+
+
+def test_replay_is_reproducible_and_summarised_like_the_trial(public_data, t1_pain):
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=3)
+    a = pc.replay_patients(fit, public_data, n_draws=3, seed=5)
+    b = pc.replay_patients(fit, public_data, n_draws=3, seed=5)
+    c = pc.replay_patients(fit, public_data, n_draws=3, seed=6)
+    xr.testing.assert_identical(a, b)
+    assert not np.array_equal(a["pain_avg"].values, c["pain_avg"].values, equal_nan=True)
+    rows = ppc_rows(pc.replay_summaries(a, public_data), public_data)
+    post = {r["arm"]: r for r in rows if r["visit"] == "post"}
+    assert set(post) == set(public_data.arms)
+    assert post["prt"]["pain_free_itt"]["observed"] == pytest.approx(0.66, abs=0.01)
+    resp = pc.responder_check(a, public_data)
+    assert resp["prt"]["both"]["observed"] == 25 and resp["prt"]["m12_only"]["observed"] == 0
+    assert set(pc.correlation_check(a, public_data)) == set(public_data.arms)
+
+
+def test_leave_one_patient_out_reads_the_per_patient_log_likelihood(public_data, t1_pain):
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
+    loo = az.loo(pc.with_log_likelihood(fit), pointwise=True)
+    assert np.asarray(loo.pareto_k).shape == (len(t1_pain),)
+    ll = fit.posterior["patient_loglik"].values
+    # elpd_loo of each patient is at most the log of the mean likelihood over draws (+ slack)
+    assert float(loo.elpd_loo) < float(np.log(np.exp(ll).mean(axis=(0, 1))).sum()) + 1e-6
+
+
+def test_replay_refuses_what_it_cannot_replay(public_data, t1_pain):
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
+    with pytest.raises(ValidationError, match="data.level"):
+        pc.replay_patients(fit, ps.data.published_ashar2022())
+    other = public_data.subset(arms=["prt", "usual_care"])
+    with pytest.raises(ValidationError, match="same patients"):
+        pc.replay_patients(fit, other)
+    with pytest.raises(ValidationError, match="patient-level fit"):
+        pc.replay_patients(az.InferenceData(posterior=fit.posterior.drop_vars("pain_z")),
+                           public_data)  # fmt: skip
+    with pytest.raises(ValidationError, match="patient_loglik"):
+        pc.with_log_likelihood(az.InferenceData(posterior=fit.posterior[["pain_mean"]]))
+
+
+def test_contraction_is_one_where_the_posterior_is_the_prior(public_data, t1_pain):
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
+    rng = np.random.default_rng(1)
+    priors, _, _ = ps.inference.posterior.fit_configuration(fit)
+    draws = {n: (("chain", "draw"), pr.draw(rng, 200_000)[None, :]) for n, pr in priors.items()}
+    fit2 = az.InferenceData(posterior=xr.Dataset(draws))
+    fit2.attrs.update(fit.attrs)
+    c = pc.contraction(fit2, seed=3)
+    assert set(c) == set(priors)
+    for name, row in c.items():
+        assert row["ratio"] == pytest.approx(1.0, abs=0.05), name
+    assert all(r["ratio"] < 1e-9 for r in pc.contraction(fit).values())  # one value per draw
+
+
+def test_side_by_side_flags_parameters_whose_intervals_do_not_overlap(public_data, t1_pain):
+    a = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
+    b = a.copy()
+    b.posterior["pain_mean"] = a.posterior["pain_mean"] + 1.0
+    rows = pc.side_by_side({"arm": a, "patient": b})
+    assert rows["pain_mean"]["overlap"] is False
+    assert rows["pain_mean"]["patient"]["median"] == pytest.approx(
+        rows["pain_mean"]["arm"]["median"] + 1.0
+    )
+    assert rows["threat_slope"]["overlap"] is True
+    with pytest.raises(ValidationError, match="exactly two"):
+        pc.side_by_side({"a": a})
+
+
+# -- personalized forecasts ---------------------------------------------------------------------
+def test_a_patients_forecast_follows_their_own_records(public_data, t1_pain):
+    from prt_sim.forecasting import forecast_patient
+    from prt_sim.plotting import plot_patient_forecast
+
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=3)
+    ids = public_data.records["patient"].values
+    low, high = int(ids[np.nanargmin(t1_pain)]), int(ids[np.nanargmax(t1_pain)])
+    kw = dict(upto="t1", protocols=["usual_care"], n_draws=3, n_effects=64, n_futures=10,
+              horizon_years=1.0, seed=4)  # fmt: skip
+    a = forecast_patient(fit, public_data, low, **kw)
+    b = forecast_patient(fit, public_data, high, **kw)
+    assert a["mean_pain"].dims == ("draw", "protocol", "time") and a.sizes["time"] == 13
+    # Their own baseline moves their random effect and their future pain.
+    assert float(a["pain_z"].mean()) < float(b["pain_z"].mean())
+    assert float(a["mean_pain"].mean()) < float(b["mean_pain"].mean()) - 1.0
+    assert (a["ess"] > 1).all() and (a["ess"] <= 64).all()
+    again = forecast_patient(fit, public_data, low, **kw)
+    xr.testing.assert_identical(a, again)
+    fig, ax = plot_patient_forecast(a)
+    assert ax.get_lines()
+    with pytest.raises(ValidationError, match="patient"):
+        forecast_patient(fit, public_data, 10**9, **kw)
+    with pytest.raises(ValidationError, match="upto"):
+        forecast_patient(fit, public_data, low, **{**kw, "upto": "m99"})
+    no_t1 = public_data.records["pain_avg"].sel(visit="t1").isnull().values
+    if no_t1.any():
+        with pytest.raises(ValidationError, match=r"pain_avg\[t1\]"):
+            forecast_patient(fit, public_data, int(ids[np.argmax(no_t1)]), **kw)
+
+
+def test_the_personalized_forecast_example_runs_on_a_saved_fit(public_data, t1_pain, tmp_path):
+    """The example on a stand-in fit saved like a real one (the hand-made posterior)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prt_sim.io import provenance
+
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2)
+    fit.attrs.update(provenance("fit", 0, json.loads(fit.attrs["config"])))
+    path = ps.TrialModel.save(fit, tmp_path / "fit.nc")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, str(root / "examples" / "forecast_patient.py"), str(path),
+         "--draws", "2", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "chance of pain 0-1 at 5 years" in run.stdout
+    assert (tmp_path / "out" / "patient_forecast.png").stat().st_size > 10_000
+    bad = subprocess.run(
+        [sys.executable, str(root / "examples" / "forecast_patient.py"), str(path),
+         "--upto", "week99", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "upto" in bad.stderr and "Traceback" not in bad.stderr
