@@ -44,7 +44,7 @@ import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
 from prt_sim.inference.checks import ppc_rows  # noqa: E402
 from prt_sim.inference.natural_course import TRAJECTORY_CLASSES, natural_course  # noqa: E402
-from prt_sim.io import to_jsonable, write_json, write_text  # noqa: E402
+from prt_sim.io import replace_block, to_jsonable, write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
@@ -268,6 +268,9 @@ def main() -> int:
     write_json(out_dir / "mechanisms.json", to_jsonable(summary))
     _figure(forecasts, stacked, Path(args.figure))
     write_text(out_dir / "mechanisms.md", report(summary, Path(args.figure), out_dir))
+    if not q:  # the quick run's numbers are not for reading
+        replace_block(out_dir / "validation.md", "patient-level", validation_block(summary))
+        replace_block(out_dir / "forecasting.md", "mechanism-forecasts", forecast_block(summary))
     _log(f"done in {summary['wall_s']:.0f} s: {out_dir / 'mechanisms.md'}")
     print(json.dumps({"wall_s": summary["wall_s"], "weights": weights,
                       "converged": {n: r["converged"] for n, r in results.items()}}))  # fmt: skip
@@ -426,6 +429,96 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
                 L.append(f"| {n} | {arm} | {y} | {_iv(c['mean_pain'])} | "
                          f"{_iv(c['pain_free'], True)} | {_iv(c['pain_free_itt'], True)} |")  # fmt: skip
     L += [""]
+    return "\n".join(L)
+
+
+def _ppc_table(rows, visits=POST_VISITS) -> list[str]:
+    L = ["| arm | visit | mean pain | pain 0-1 (observed) | pain 0-1 (ITT) | TSK-11 | PCS | "
+         "Oswestry |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        if r["visit"] not in visits:
+            continue
+        cells = []
+        for k, pct in (("pain_mean", False), ("pain_free_share", True), ("pain_free_itt", True),
+                       ("tsk11_mean", False), ("pcs_mean", False), ("odi_mean", False)):  # fmt: skip
+            cells.append(_obs(r[k], pct) if k in r else "")
+        L.append(f"| {r['arm']} | {r['visit']} | " + " | ".join(cells) + " |")
+    return L
+
+
+def validation_block(s: dict) -> str:
+    """The patient-level section of docs/validation.md (the inhibition fit; the other
+    mechanisms in docs/mechanisms.md)."""
+    r = s["mechanisms"].get("inhibition") or next(iter(s["mechanisms"].values()))
+    name = r["mechanism"]
+    d = r["diagnostics"]
+    L = [f"## Patient-level fit ({name}): does it reproduce the trial?", "",
+         f"Written by `experiments/compare_mechanisms.py` (prt_sim {s['prt_sim_version']}, seed "
+         f"{s['seed']}); every mechanism's version of these tables is in "
+         "[mechanisms.md](mechanisms.md).", "",
+         f"Fit to the public patient-level records: {s['settings']['chains']} chains x "
+         f"{s['settings']['draws']} draws in {r['fit_wall_s']:.0f} s; max R-hat "
+         f"{d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, {d['divergences']} "
+         f"divergences: {'converged' if r['converged'] else '**not converged**'}.", "",
+         "### The fitted patients themselves, replayed by the full simulator", "",
+         "Each recorded patient with their own T1 baseline and the posterior's random effects, "
+         "run through their arm's protocol with every random draw of the simulator (uptake, "
+         "attendance, flares, fluctuation, measurement), readings kept where the trial has "
+         f"them; {s['settings']['ppc_draws']} posterior draws. Observed / predicted median "
+         "[90%].", ""]  # fmt: skip
+    L += _ppc_table(r["replay"]["rows"])
+    a = r["replay"]["post_inside"]
+    L += ["", f"{a['inside']} of {a['n']} post-treatment figures inside their 90% interval."]
+    L += ["", "### New trial-size cohorts from the fitted population", ""]
+    L += _ppc_table(r["population"]["rows"])
+    b = r["population"]["post_inside"]
+    L += ["", f"{b['inside']} of {b['n']} post-treatment figures inside their 90% interval.", ""]
+    L += ["### Within patients", "", "Post x 12-month pain 0-1, among patients observed at "
+          "both (trial / replay median [90%]):", "",
+          "| arm | both | post only | 12 months only | neither | late responders |",
+          "|---|---|---|---|---|---|"]  # fmt: skip
+    for arm, row in r["replay"]["responders"].items():
+        L.append(f"| {arm} | " + " | ".join(_obs(row[c]) for c in pc.RESPONDER_CLASSES)
+                 + f" | {_obs(row['late_response_share'], True)} |")  # fmt: skip
+    L += ["", "| arm | correlation of pain between consecutive follow-ups |", "|---|---|"]
+    for arm, iv in r["replay"]["follow_up_correlation"].items():
+        L.append(f"| {arm} | {_obs(iv)} |")
+    L += ["", "### What the data say about each parameter (posterior SD / prior SD)", ""]
+    fits = {n: m["contraction"] for n, m in s["mechanisms"].items()}
+    if s.get("reconcile"):
+        fits = {"arm-level (inhibition)": s["reconcile"]["arm_contraction"]} | fits
+    params = sorted({p for c in fits.values() for p in c})
+    L += ["| parameter | " + " | ".join(fits) + " |", "|---|" + "---|" * len(fits)]
+    for p in params:
+        L.append(f"| {p} | " + " | ".join(
+            f"{c[p]['ratio']:.2f}" if p in c else "" for c in fits.values()) + " |")  # fmt: skip
+    L += ["", "Below 0.7 the data carry most of the information; near 1 (or above, where the "
+          "posterior is pushed against a bound) the posterior is the prior's.", ""]  # fmt: skip
+    if s.get("reconcile"):
+        L += ["The arm-level and the patient-level fit side by side: see "
+              "[mechanisms.md](mechanisms.md#the-arm-level-and-the-patient-level-fit-side-by-side-inhibition).", ""]  # fmt: skip
+    return "\n".join(L)
+
+
+def forecast_block(s: dict) -> str:
+    """The mechanism section of docs/forecasting.md: 5-year figures of every arm."""
+    L = ["## Five years after treatment, by memory mechanism", "",
+         f"From `experiments/compare_mechanisms.py` (prt_sim {s['prt_sim_version']}, seed "
+         f"{s['seed']}): each mechanism fitted to the public patient-level records, "
+         f"{s['settings']['forecast_draws']} posterior draws, trial-size arms as randomized (no "
+         "later treatment); *stacked* pools the mechanisms by their stacking weights. Median "
+         "[90% interval]; see [mechanisms.md](mechanisms.md) for years 1, 2 and 3, the "
+         "comparison and its reliability.", "",
+         "| forecast | weight | arm | mean pain | pain 0-1 (observed) | pain 0-1 (ITT) |",
+         "|---|---|---|---|---|---|"]  # fmt: skip
+    tables = {n: m["forecast"] for n, m in s["mechanisms"].items()}
+    tables["stacked"] = s["stacked_forecast"]
+    for n, t in tables.items():
+        w = s["comparison"][n]["weight"] if n in s["comparison"] else 1.0
+        for arm, by_year in t.items():
+            c = by_year["5"]
+            L.append(f"| {n} | {w:.2f} | {arm} | {_iv(c['mean_pain'])} | "
+                     f"{_iv(c['pain_free'], True)} | {_iv(c['pain_free_itt'], True)} |")  # fmt: skip
     return "\n".join(L)
 
 

@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import prt_sim as ps  # noqa: E402
-from prt_sim.io import to_jsonable, write_json, write_text  # noqa: E402
+from prt_sim.io import read_block, to_jsonable, write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
@@ -169,7 +169,9 @@ def main() -> int:
 
     outdir = Path(args.out)
     write_json(outdir / "validation.json", to_jsonable(out))
-    write_text(outdir / "validation.md", _report(out))
+    # The patient-level section belongs to experiments/compare_mechanisms.py: keep it.
+    kept = read_block(outdir / "validation.md", "patient-level")
+    write_text(outdir / "validation.md", _report(out) + ("\n\n" + kept + "\n" if kept else ""))
     print(f"wrote {outdir / 'validation.md'}")
     return 0
 

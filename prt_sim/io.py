@@ -29,6 +29,8 @@ __all__ = [
     "atomic_path",
     "write_text",
     "write_json",
+    "replace_block",
+    "read_block",
     "provenance",
     "config_hash",
     "to_jsonable",
@@ -77,6 +79,34 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def replace_block(path: str | os.PathLike, name: str, text: str) -> Path:
+    """Write ``text`` between the markers ``<!-- name:begin -->`` and ``<!-- name:end -->`` of a
+    Markdown file (appended with its markers when absent), atomically. Lets a script own one
+    section of a page that another script, or a person, writes the rest of."""
+    path = Path(path)
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    old = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    return write_text(path, new)
+
+
+def read_block(path: str | os.PathLike, name: str) -> str | None:
+    """The text :func:`replace_block` wrote under ``name`` (with its markers), or None."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    s = path.read_text()
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if begin not in s or end not in s:
+        return None
+    return begin + s.split(begin, 1)[1].split(end, 1)[0] + end
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -178,3 +178,16 @@ def test_trajectories_are_classified_by_the_documented_rules():
     )
     got = classify_trajectories(series, years)
     assert list(got[:6]) == list(TRAJECTORY_CLASSES) and got[6] == ""
+
+
+def test_a_script_owns_its_block_of_a_page(tmp_path):
+    from prt_sim.io import read_block, replace_block
+
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\nwritten by hand\n")
+    replace_block(page, "patient-level", "first")
+    replace_block(page, "patient-level", "second\nrun")
+    text = page.read_text()
+    assert text.startswith("# Page\n\nwritten by hand\n") and "first" not in text
+    assert read_block(page, "patient-level").count("second\nrun") == 1
+    assert read_block(page, "other") is None and read_block(tmp_path / "none.md", "x") is None
