@@ -10,7 +10,9 @@ protocol with the full stochastic simulator, and masks the visits the patient mi
 and :func:`follow_up_correlation` are the within-patient statistics, computed the same way on
 the trial's records and on each replay; :func:`contraction` is posterior SD / prior SD, and
 :func:`side_by_side` sets two fits' posteriors (say arm-level and patient-level) beside each
-other, flagging parameters whose intervals do not overlap.
+other, flagging parameters whose intervals do not overlap. :func:`mediation_check` runs the
+trial's mediation analysis as the paper did (averaged baseline, PRT against each control) on
+the records and on each replay.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ __all__ = [
     "contraction",
     "with_log_likelihood",
     "side_by_side",
+    "mediation_readout",
+    "mediation_check",
 ]
 
 #: Columns of :func:`responder_table`: pain 0-1 at post and at 12 months, among the patients
@@ -385,4 +389,95 @@ def side_by_side(fits: dict, *, level: float = 0.9) -> dict[str, dict[str, Any]]
             row[label] = {"median": float(med), "lo": float(lo), "hi": float(hi)}
         row["overlap"] = bool(row[la]["lo"] <= row[lb]["hi"] and row[lb]["lo"] <= row[la]["hi"])
         out[name] = row
+    return out
+
+
+def _shares(ds: xr.Dataset, visit: str) -> np.ndarray:
+    """Mind-brain share of a patient's coded causes at ``visit`` (records: of the coded ones;
+    replays: of the three the simulator codes)."""
+    k = ds["attrib_mb"].sel(visit=visit).values.astype(float)
+    if "attrib_coded" in ds:
+        n = ds["attrib_coded"].sel(visit=visit).values.astype(float)
+        return np.where(n > 0, k / np.where(n > 0, n, 1.0), np.nan)
+    return k / 3.0
+
+
+def mediation_readout(ds: xr.Dataset, treated: str = "prt", controls=("placebo", "usual_care")):
+    """The trial's mediation analysis as the paper ran it, on one set of patient records.
+
+    Baseline is the mean of the eligibility and T1 visits (pain, TSK-11; attributions were
+    coded at T1 only). For each control arm, product-of-coefficients mediation of the
+    treatment's effect on the pain change: through the TSK-11 change and through the change in
+    the mind-brain share of attributed causes, both to post, on the pain change to post; and
+    the 12-month attribution mediation (attribution change to post, pain change to 12 months).
+    Also the correlation of TSK-11 change with pain change to post within the treated arm.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        ``pain_avg``, ``tsk11``, ``attrib_mb`` (and for records ``attrib_coded``) over
+        ``(patient, visit)`` with an ``arm`` coordinate: the trial's records or one replay.
+
+    Returns
+    -------
+    dict
+        ``{control: {"total_post", "indirect_tsk_post", "proportion_tsk_post",
+        "indirect_mb_post", "proportion_mb_post", "total_m12", "indirect_mb_m12",
+        "proportion_mb_m12"}, "r_tsk_pain_treated": float}``.
+    """
+    arm = ds["arm"].values.astype(str)
+
+    def base(var):
+        return np.nanmean(
+            [ds[var].sel(visit=v).values.astype(float) for v in ("eligibility", "t1")], axis=0
+        )
+
+    d_pain = {v: ds["pain_avg"].sel(visit=v).values.astype(float) - base("pain_avg")
+              for v in ("post", "m12")}  # fmt: skip
+    d_tsk = ds["tsk11"].sel(visit="post").values.astype(float) - base("tsk11")
+    d_mb = _shares(ds, "post") - _shares(ds, "t1")
+    out: dict[str, Any] = {}
+
+    def mediate(y, m, x, keep):
+        ok = keep & np.isfinite(y) & np.isfinite(m)
+        t, c = ok & (x == 1), ok & (x == 0)
+        if t.sum() < 5 or c.sum() < 5 or np.std(m[ok]) == 0:
+            return np.nan, np.nan, np.nan
+        total = np.mean(y[t]) - np.mean(y[c])
+        a = np.mean(m[t]) - np.mean(m[c])
+        design = np.column_stack([np.ones(ok.sum()), x[ok], m[ok]])
+        b = np.linalg.lstsq(design, y[ok], rcond=None)[0][2]
+        return total, a * b, (a * b / total) if total != 0 else np.nan
+
+    for ctl in controls:
+        keep = (arm == treated) | (arm == ctl)
+        x = (arm == treated).astype(float)
+        row = {}
+        total, ind, prop = mediate(d_pain["post"], d_tsk, x, keep)
+        row.update(total_post=total, indirect_tsk_post=ind, proportion_tsk_post=prop)
+        _, ind, prop = mediate(d_pain["post"], d_mb, x, keep)
+        row.update(indirect_mb_post=ind, proportion_mb_post=prop)
+        total, ind, prop = mediate(d_pain["m12"], d_mb, x, keep)
+        row.update(total_m12=total, indirect_mb_m12=ind, proportion_mb_m12=prop)
+        out[ctl] = {k: float(v) for k, v in row.items()}
+    t = (arm == treated) & np.isfinite(d_tsk) & np.isfinite(d_pain["post"])
+    out["r_tsk_pain_treated"] = (
+        float(np.corrcoef(d_tsk[t], d_pain["post"][t])[0, 1]) if t.sum() > 3 else np.nan
+    )
+    return out
+
+
+def mediation_check(replay: xr.Dataset, data, *, level: float = 0.9) -> dict[str, Any]:
+    """:func:`mediation_readout` on the trial's records beside its median and central
+    ``level`` interval over the replays of the fitted patients (:func:`replay_patients`)."""
+    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    visits = [str(v) for v in replay["visit"].values]
+    obs = mediation_readout(data.records.sel(visit=visits))
+    sims = [mediation_readout(replay.isel(draw=k)) for k in range(replay.sizes["draw"])]
+    out: dict[str, Any] = {}
+    for key, val in obs.items():
+        if isinstance(val, dict):
+            out[key] = {s: interval([m[key][s] for m in sims], val[s], level) for s in val}
+        else:
+            out[key] = interval([m[key] for m in sims], val, level)
     return out
