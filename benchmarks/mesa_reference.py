@@ -88,7 +88,8 @@ class PatientAgent(mesa.Agent):
         self.ring[m.t % _RING] = today
         if m.record_daily:
             # engine.DAILY_VARS: today's pain, then the state at the START of the day
-            # (belief, fear, catastrophizing, avoidance, safety, expectancy) and today's flare.
+            # (belief, fear, catastrophizing, avoidance, safety, expectancy), today's flare and the
+            # consolidated trace at the start of the day.
             self.daily.append(
                 (
                     today,
@@ -99,6 +100,7 @@ class PatientAgent(mesa.Agent):
                     s.safety,
                     s.expectancy,
                     new.flare,
+                    s.consolidated,
                 )
             )
         self.state = new
@@ -116,6 +118,7 @@ class PatientAgent(mesa.Agent):
             s.avoidance,
             s.safety,
             s.expectancy,
+            s.consolidated,
         )
 
 
@@ -179,13 +182,13 @@ class MesaResult:
 
     Attributes
     ----------
-    state : float64[7, n]
+    state : float64[N_STATE, n]
         Final state (:class:`State` order), after the last simulated day.
     ring : float64[7, n]
         Pain of the last 7 days, indexed by ``timeline index % 7`` (as the engine's ring).
-    latent : float64[8, V, n]
+    latent : float64[len(LATENT_VARS), V, n]
         Latent state at each visit (:data:`prt_sim.engine.LATENT_VARS`), after the visit day.
-    daily : float64[8, n, T] or None
+    daily : float64[len(DAILY_VARS), n, T] or None
         Daily record (:data:`prt_sim.engine.DAILY_VARS`) when ``record_daily``.
     started, treating : bool[n]
         Whether the patient took up treatment; whether still on treatment at the end.
@@ -198,8 +201,9 @@ class MesaResult:
     def __init__(self, model: TrialModel, latent: np.ndarray) -> None:
         agents = model.patients
         self.timeline = model.tl
-        self.state = np.array([a.state for a in agents], dtype=float).T.reshape(7, len(agents))
-        self.ring = np.array([a.ring for a in agents], dtype=float).T.reshape(7, len(agents))
+        n_state = len(State._fields)
+        self.state = np.array([a.state for a in agents], dtype=float).T.reshape(n_state, -1)
+        self.ring = np.array([a.ring for a in agents], dtype=float).T.reshape(_RING, len(agents))
         self.started = np.array([a.started for a in agents], dtype=bool)
         self.treating = np.array([a.treating for a in agents], dtype=bool)
         self.attended = np.array([a.attended for a in agents], dtype=np.int64)

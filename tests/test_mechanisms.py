@@ -191,3 +191,12 @@ def test_a_script_owns_its_block_of_a_page(tmp_path):
     assert text.startswith("# Page\n\nwritten by hand\n") and "first" not in text
     assert read_block(page, "patient-level").count("second\nrun") == 1
     assert read_block(page, "other") is None and read_block(tmp_path / "none.md", "x") is None
+
+
+def test_the_command_line_names_the_allowed_mechanisms(tmp_path, capsys):
+    from prt_sim.cli import main
+
+    assert main(["fit", "--mechanism", "extinction", "--out", str(tmp_path / "f.nc"),
+                 "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert "mechanism" in err and "consolidation" in err and "\n" not in err, err

@@ -80,7 +80,7 @@ def test_final_state_matches_engine(cohort, name):
     protocol = PROTOCOLS[name]
     ref = run_mesa(cohort, protocol, HORIZON, SEED)
     state, ring, treating, attended = engine_final(cohort, protocol, HORIZON, SEED)
-    assert ref.state.shape == state.shape == (7, N)
+    assert ref.state.shape == state.shape == (len(State._fields), N)
     np.testing.assert_allclose(ref.state, state, rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(ref.ring, ring, rtol=RTOL, atol=1e-12)
     np.testing.assert_array_equal(ref.treating, treating)
