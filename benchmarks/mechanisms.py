@@ -55,7 +55,7 @@ def main() -> int:
         best = best_cpu = float("inf")
         for _ in range(args.repeats):
             t, c = time.perf_counter(), time.process_time()
-            simulate(cohort, "prt", horizon_days=horizon, seed=1, params=params)
+            simulate(cohort, "prt", horizon_days=horizon, seed=1, params=params, progress=False)
             best = min(best, time.perf_counter() - t)
             best_cpu = min(best_cpu, time.process_time() - c)
         rate = args.n * args.days / best

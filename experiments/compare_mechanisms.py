@@ -100,6 +100,10 @@ def _forecast_table(ds) -> dict:
     return out
 
 
+#: Labels of the fits this run reused (made by an earlier run with the same settings).
+REUSED: list[str] = []
+
+
 def fit_or_reuse(tm, label: str, args):
     """Fit ``tm``, or reuse the fit saved under ``label`` by an earlier run with the same
     configuration, version and sampler settings. Returns (idata, fit wall seconds)."""
@@ -112,6 +116,7 @@ def fit_or_reuse(tm, label: str, args):
                 raise ps.DifferentModelError(f"sampled with (draws, tune, chains, seed) {made}")
             wall = float(idata.attrs["wall_time_s"])
             _log(f"{label}: reusing the fit in {saved} ({wall:.0f} s when made)")
+            REUSED.append(label)
             return idata, wall
         except ps.PrtSimError as e:
             _log(f"{label}: not reusing {saved}: {e}")
@@ -265,6 +270,7 @@ def main() -> int:
         "stacked_forecast": _forecast_table(stacked),
         "reconcile": reconcile,
         "wall_s": round(time.perf_counter() - t_all, 1),
+        "reused_fits": list(REUSED),
     }
     write_json(out_dir / "mechanisms.json", to_jsonable(summary))
     _figure(forecasts, stacked, Path(args.figure))
@@ -296,8 +302,11 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
     L = ["# Competing memory mechanisms, compared on the trial's patients", ""]
     L += [f"Written by `experiments/compare_mechanisms.py` (prt_sim {s['prt_sim_version']}, "
           f"seed {s['seed']}{', QUICK settings: not for reading' if s['quick'] else ''}); "
-          f"every number below was measured in that run ({s['wall_s'] / 60:.0f} min on the "
-          "2-core machine). The mechanisms and their equations are in [model.md](model.md).", ""]  # fmt: skip
+          f"every number below was measured by it ({s['wall_s'] / 60:.0f} min on the 2-core "
+          "machine" + (f"; it reused the fits {', '.join(s['reused_fits'])} made by an earlier "
+                       "run with the same version, configuration and sampler settings, whose "
+                       "wall times are from when they were made" if s.get("reused_fits") else "")
+          + "). The mechanisms and their equations are in [model.md](model.md).", ""]  # fmt: skip
     L += ["## Fits", "", "| mechanism | wall (s) | max R-hat | min bulk ESS | divergences | "
           "converged |", "|---|---|---|---|---|---|"]  # fmt: skip
     for n in names:

@@ -32,7 +32,7 @@ from ..model.instruments import PAIN_FREE_MAX
 from ..model.rng import MAX_SEED, check_seed, derive_key, uniform_matrix
 from ..model.timeline import Visit, build_timeline
 from .checks import PPC_STATS, arm_stats, interval
-from .posterior import fit_configuration, posterior_inputs, scale_self_guided, spaced_draws
+from .posterior import fit_configuration, posterior_inputs, simulate_arm, spaced_draws
 
 __all__ = [
     "RESPONDER_CLASSES",
@@ -88,7 +88,6 @@ def replay_patients(
         visit)`` (NaN where the trial has no record), coordinates ``arm`` (per patient),
         ``day`` (per visit) and the ``source_chain`` / ``source_draw`` of each replay.
     """
-    from ..simulation import simulate
     from .patient_model import patient_records
 
     n_draws = check_int("n_draws", n_draws, 1, 100_000)
@@ -154,15 +153,8 @@ def replay_patients(
                 pids[idx],
                 meta={"source": "replay", "seed": dseed},
             )
-            res = simulate(
-                cohort,
-                scale_self_guided(data.protocols[arm], scale),
-                horizon_days=horizon,
-                seed=dseed,
-                params=params,
-                visits=sim_visits,
-                record="instruments",
-            )
+            res = simulate_arm(cohort, data.protocols[arm], scale, horizon, dseed, params,
+                               sim_visits)  # fmt: skip
             ins = res.instruments
             for var in _READINGS:
                 if var in recorded:

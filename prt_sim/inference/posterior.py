@@ -32,6 +32,7 @@ __all__ = [
     "design_visits",
     "scale_self_guided",
     "replicates",
+    "simulate_arm",
     "ARM_ID_STRIDE",
 ]
 
@@ -160,6 +161,16 @@ def scale_self_guided(p: Protocol, scale: float) -> Protocol:
     return p.replace(self_guided=sg)
 
 
+def simulate_arm(cohort, protocol: Protocol, scale: float, horizon: int, seed: int, params,
+                 visits):  # fmt: skip
+    """One arm of a trial replicate: ``cohort`` under ``protocol`` (self-guided doses scaled by
+    the fitted engagement ``scale``) to study day ``horizon``, instruments at ``visits``."""
+    from ..simulation import simulate
+
+    return simulate(cohort, scale_self_guided(protocol, scale), horizon_days=horizon, seed=seed,
+                    params=params, visits=visits, record="instruments")  # fmt: skip
+
+
 def replicates(
     idata,
     data,
@@ -178,7 +189,6 @@ def replicates(
     ------
     (k, chain, draw, arm index, SimulationResult)
     """
-    from ..simulation import simulate
 
     post = idata.posterior
     total = post.sizes["chain"] * post.sizes["draw"]
@@ -206,13 +216,7 @@ def replicates(
             arm_visits = tuple(
                 Visit(name=v.name, day=v.day, response=responses[arm][v.name]) for v in visits
             )
-            res = simulate(
-                cohort,
-                scale_self_guided(data.protocols[arm], scale),
-                horizon_days=horizon,
-                seed=dseed,
-                params=params,
-                visits=arm_visits,
-                record="instruments",
+            res = simulate_arm(
+                cohort, data.protocols[arm], scale, horizon, dseed, params, arm_visits
             )
             yield k, int(chains[k]), int(draws[k]), a, res
