@@ -187,18 +187,23 @@ def _figure(forecasts: dict, stacked, path: Path) -> None:
     from prt_sim.plotting import plot_forecast
 
     names = list(forecasts) + ["stacked"]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), sharey=True)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.6), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, names):
         ds = stacked if name == "stacked" else forecasts[name]
         plot_forecast(ds, "pain_free_itt", scenarios=["as_randomized"], ax=ax)
         ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.set_xlabel("years after post")
         if ax is not axes[0]:
             ax.set_ylabel("")
-        if ax is not axes[-1] and ax.get_legend() is not None:
+        handles, labels = ax.get_legend_handles_labels()
+        if ax.get_legend() is not None:
             ax.get_legend().remove()
-    fig.suptitle("Pain 0-1 (ITT) after post, by mechanism (median, 90% band)", fontsize=11)
-    fig.tight_layout()
+    labels = [lab.replace(", as_randomized", "") for lab in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Pain 0-1 (ITT) after post, by mechanism (median, 90% band over posterior "
+                 "draws)", fontsize=11)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.16, 1, 0.95))
     ps.io.save_figure(fig, path)
 
 
