@@ -151,7 +151,6 @@ def forecast_patient(
     )
     from ..model.baseline import build_record_patients
     from ..model.cohorts import Cohort
-    from ..model.dynamics import State, Traits
     from ..model.instruments import PAIN_FREE_MAX
     from ..model.protocols import get as get_protocol
     from ..model.timeline import Visit, build_timeline
@@ -231,12 +230,8 @@ def forecast_patient(
         std = {c: np.asarray(v)[pick] if np.ndim(v) else v for c, v in recs.std.items()}
         sv = specs.get(arm, next(iter(specs.values())))
         traits, init = build_record_patients(base, std, effects, sv, params.to_tuple(), t1_steps)
-        cohort = Cohort(
-            Traits(*(np.broadcast_to(np.asarray(v, float), (n_futures,)) for v in traits)),
-            State(*(np.broadcast_to(np.asarray(v, float), (n_futures,)) for v in init)),
-            fut_ids,
-            meta={"source": f"patient {patient}", "seed": seed},
-        )
+        # Cohort broadcasts scalar fields (e.g. the initial expectancy) to every future.
+        cohort = Cohort(traits, init, fut_ids, meta={"source": f"patient {patient}", "seed": seed})
         for j, proto in enumerate(protocols.values()):
             res = simulate(cohort, scale_self_guided(proto, scale), horizon_days=horizon,
                            seed=key % MAX_SEED, params=params, visits=visits,

@@ -27,7 +27,6 @@ from ..errors import ValidationError, check_int, check_range
 from ..io import provenance
 from ..model.baseline import build_record_patients
 from ..model.cohorts import Cohort
-from ..model.dynamics import State, Traits
 from ..model.instruments import PAIN_FREE_MAX
 from ..model.rng import MAX_SEED, check_seed, derive_key, uniform_matrix
 from ..model.timeline import Visit, build_timeline
@@ -143,16 +142,13 @@ def replay_patients(
         traits, init = build_record_patients(
             pr.baseline, pr.std, effects, sv, params.to_tuple(), t1_steps
         )
+        # Cohort broadcasts scalar fields to every patient; each arm is a selection of it.
+        everyone = Cohort(traits, init, pids, meta={"source": "replay", "seed": dseed})
         for arm in arms:
             idx = np.flatnonzero(pat_arm == arm)
             if idx.size == 0:
                 continue
-            cohort = Cohort(
-                Traits(*(np.broadcast_to(np.asarray(v, float), (n_pat,))[idx] for v in traits)),
-                State(*(np.broadcast_to(np.asarray(v, float), (n_pat,))[idx] for v in init)),
-                pids[idx],
-                meta={"source": "replay", "seed": dseed},
-            )
+            cohort = everyone[idx]
             res = simulate_arm(cohort, data.protocols[arm], scale, horizon, dseed, params,
                                sim_visits)  # fmt: skip
             ins = res.instruments
