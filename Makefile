@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench docs clean
+.PHONY: install run test lint format bench docs lessons clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ bench: install
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/forecast.py
 
+## The docs site (site/): equations as MathML, the API reference, the lessons; warnings fail.
 docs: install
 	$(VENV)/bin/mkdocs build --strict
+
+## Run every numbered lesson with its defaults; their figures go to docs/figures/lessons.
+lessons: install
+	for f in examples/[0-9][0-9]_*.py; do MPLBACKEND=Agg $(PY) $$f docs/figures/lessons || exit 1; done
+	find docs/figures/lessons -mindepth 1 -type d -prune -exec rm -rf {} +  # keep the figures only
 
 clean:
 	rm -rf $(VENV) out site .pytest_cache .ruff_cache

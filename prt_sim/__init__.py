@@ -23,7 +23,7 @@ from .errors import (  # noqa: E402
 from .inference import Prior, TrialModel  # noqa: E402
 from .model import dynamics, protocols, timeline  # noqa: E402
 from .model.cohorts import Cohort, CohortSpec  # noqa: E402
-from .model.mechanisms import Mechanism, mechanism  # noqa: E402
+from .model.mechanisms import Mechanism, mechanism, mechanism_names  # noqa: E402
 from .model.params import ModelParams  # noqa: E402
 from .model.protocols import Protocol, SelfGuided, Session  # noqa: E402
 from .model.timeline import StressPeriod, Visit, trial_visits  # noqa: E402
@@ -54,6 +54,7 @@ __all__ = [
     "experiments",
     "forecasting",
     "mechanism",
+    "mechanism_names",
     "protocols",
     "simulate",
     "timeline",

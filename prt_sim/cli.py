@@ -290,8 +290,9 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     )
     path = save_forecast(ds, args.out)
     b = forecast_bands(ds)
+    w = max(15, 2 + max(len(str(sc)) for sc in ds["scenario"].values))  # scenario column
     _log(
-        f"{'arm':<12s}{'scenario':<15s}{'years':>6s}{'mean pain':>11s}{'pain 0-1':>10s}"
+        f"{'arm':<12s}{'scenario':<{w}s}{'years':>6s}{'mean pain':>11s}{'pain 0-1':>10s}"
         f"{'relapsed':>10s}   (posterior medians over {ds.sizes['draw']} draws)"
     )
     times = ds["time"].values
@@ -301,7 +302,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
                 k = int(np.argmin(np.abs(times - y)))
                 r = b.sel(arm=arm, scenario=sc, stat="median").isel(time=k)
                 _log(
-                    f"{arm:<12s}{sc:<15s}{float(times[k]):>6.3g}{float(r['mean_pain']):>11.2f}"
+                    f"{arm:<12s}{sc:<{w}s}{float(times[k]):>6.3g}{float(r['mean_pain']):>11.2f}"
                     f"{100 * float(r['pain_free']):>9.0f}%{100 * float(r['relapsed']):>9.0f}%"
                 )
     _log(f"wrote {path}")

@@ -335,6 +335,19 @@ def _scenario_text(ds) -> str:
             what.append(f"flare-up rate x{s['flare_multiplier']:g} after post")
         if s["stress"]:
             what.append(f"{len(s['stress'])} stressful period(s)")
+        up = s.get("uptake")  # forecasts written before uptake existed have none
+        if up is not None:
+            share = up["share"]
+            who = (
+                ", ".join(f"{q:.0%} of {a}" for a, q in share.items())
+                if isinstance(share, dict)
+                else f"{share:.0%} of every arm"
+            )
+            what.append(
+                f"{who} take up {up['course']['kind'].replace('_', '-')} PRT in months "
+                f"{up['start_month']}-{up['start_month'] + up['window_months']} after post "
+                f"({up['timing']})"
+            )
         parts.append(f"{s['name']}: " + (", ".join(what) if what else "the arm's own protocol"))
     return "; ".join(parts)
 

@@ -171,6 +171,21 @@ def test_a_patients_forecast_follows_their_own_records(public_data, t1_pain):
     if no_t1.any():
         with pytest.raises(ValidationError, match=r"pain_avg\[t1\]"):
             forecast_patient(fit, public_data, int(ids[np.argmax(no_t1)]), **kw)
+    # Before any fit: the population from a patient-level model's prior (no arm offsets, since
+    # the records carry each arm's baseline); the same patient ordering follows.
+    prior = ps.TrialModel(public_data, level="patient").sample_prior(draws=3, seed=1)
+    assert "arm_pain_offset" not in prior.prior
+    pa = forecast_patient(prior, public_data, low, group="prior", **kw)
+    pb = forecast_patient(prior, public_data, high, group="prior", **kw)
+    assert float(pa["mean_pain"].mean()) < float(pb["mean_pain"].mean())
+    assert pa.attrs["config"] and '"group": "prior"' in pa.attrs["config"]
+    with pytest.raises(ValidationError, match="group"):
+        forecast_patient(prior, public_data, low, group="posterior", **kw)
+    with pytest.raises(ValidationError, match="group"):
+        forecast_patient(prior, public_data, low, group="prior_predictive", **kw)
+    arm_prior = ps.TrialModel(ps.data.published_ashar2022()).sample_prior(draws=2, seed=1)
+    with pytest.raises(ValidationError, match="patient-level"):
+        forecast_patient(arm_prior, public_data, low, group="prior", **kw)
 
 
 def test_the_personalized_forecast_example_runs_on_a_saved_fit(public_data, t1_pain, tmp_path):
@@ -186,19 +201,19 @@ def test_the_personalized_forecast_example_runs_on_a_saved_fit(public_data, t1_p
     path = ps.TrialModel.save(fit, tmp_path / "fit.nc")
     root = Path(__file__).resolve().parents[1]
     run = subprocess.run(
-        [sys.executable, str(root / "examples" / "forecast_patient.py"), str(path),
-         "--draws", "2", "--out", str(tmp_path / "out")],
+        [sys.executable, str(root / "examples" / "08_one_patients_future.py"),
+         str(tmp_path / "out"), "--fit", str(path), "--draws", "2"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "chance of pain 0-1 at 5 years" in run.stdout
-    assert (tmp_path / "out" / "patient_forecast.png").stat().st_size > 10_000
+    assert "chance of pain 0-1" in run.stdout and f"the fit {path}" in run.stdout
+    assert (tmp_path / "out" / "08_one_patients_future.png").stat().st_size > 10_000
     bad = subprocess.run(
-        [sys.executable, str(root / "examples" / "forecast_patient.py"), str(path),
-         "--upto", "week99", "--out", str(tmp_path / "out")],
+        [sys.executable, str(root / "examples" / "08_one_patients_future.py"),
+         str(tmp_path / "out"), "--fit", str(path), "--patient", "99999"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert bad.returncode != 0 and "upto" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "patient" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_mediation_readout_on_the_records_is_the_papers(public_data):

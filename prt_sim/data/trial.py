@@ -104,9 +104,8 @@ class TrialData:
         of the records, and :meth:`to_summaries` adds the composite (dated at the mean of the
         components' days); at arm level the composite is a visit of the summaries.
     source, citation : str
-        Where the data came from and what to cite.
-
-    Exactly one of ``summaries`` and ``records`` is given.
+        Where the data came from and what to cite. Exactly one of ``summaries`` and
+        ``records`` is given.
 
     Raises
     ------

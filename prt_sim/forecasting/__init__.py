@@ -2,6 +2,8 @@
 
 - :mod:`~prt_sim.forecasting.scenarios`: what happens after randomization (:class:`Scenario`)
   and when a responder has relapsed (:class:`RelapseRule`);
+- :mod:`~prt_sim.forecasting.uptake`: treatment taken up after the trial (:class:`Uptake` of
+  :class:`SelfDirectedPRT` or :class:`DeliveredPRT`), by arm, share and timing;
 - :mod:`~prt_sim.forecasting.design`: the arms, calendars, checkpoints and cohorts of a
   forecast (:class:`RecordsCohort` for records);
 - :mod:`~prt_sim.forecasting.run`: :func:`forecast`, :func:`save_forecast`,
@@ -23,6 +25,7 @@ from .run import forecast, load_forecast, save_forecast
 from .scenarios import DEFAULT_SCENARIOS, SCENARIOS, RelapseRule, Scenario
 from .stacking import stack_forecasts
 from .summaries import SUBGROUPS, forecast_bands
+from .uptake import DeliveredPRT, SelfDirectedPRT, Uptake
 
 __all__ = [
     "forecast_patient",
@@ -33,6 +36,9 @@ __all__ = [
     "RecordsCohort",
     "RelapseRule",
     "Scenario",
+    "Uptake",
+    "SelfDirectedPRT",
+    "DeliveredPRT",
     "forecast",
     "forecast_bands",
     "load_forecast",

@@ -1,7 +1,9 @@
 """What a forecast simulates: arms, scenarios and their calendars, checkpoints, response rates, and the cohort of each posterior draw.
 
 :func:`make_plan` resolves a forecast's request against a fit's trial design into a
-:class:`Plan`: one calendar per (arm, scenario), the monthly checkpoints, the probability each
+:class:`Plan`: one calendar per (arm, scenario), plus one per month in which a patient of that
+arm and scenario may take up treatment after the trial
+(:class:`~prt_sim.forecasting.uptake.Uptake`), the monthly checkpoints, the probability each
 checkpoint is observed, the patients per arm, and the simulator inputs of every posterior draw.
 :meth:`Plan.cohort` builds the patients of one draw and arm: trial-like from the draw's
 population (optionally changed, :class:`~prt_sim.model.cohorts.CohortSpec`), or from records
@@ -35,6 +37,7 @@ from ..model.rng import derive_key
 from ..model.timeline import Visit, build_timeline
 from ..runner import make_calendars
 from .scenarios import RelapseRule, Scenario
+from .uptake import Uptake, course_start_day
 
 __all__ = ["Plan", "RecordsCohort", "make_plan", "checkpoints"]
 
@@ -90,7 +93,7 @@ class Plan:
     sizes: list[int]  # patients per draw and arm
     scenarios: list  # Scenario objects
     seed: int
-    calendars: Calendars  # one row per (arm, scenario), arm-major
+    calendars: Calendars  # one row per (arm, scenario), arm-major; then the takers' (below)
     response: np.ndarray  # (calendar, checkpoint) probability an assessment is observed
     visits: tuple  # the checkpoints
     years: np.ndarray  # time of each checkpoint, years after post
@@ -99,6 +102,9 @@ class Plan:
     spec_overrides: dict = field(default_factory=dict)  # CohortSpec fields set for the forecast
     records: RecordsCohort | None = None
     k_post: int = 2  # index of the post-treatment checkpoint
+    # (arm, scenario) -> (Uptake, calendar row of its first month): the takers' calendars, one
+    # per month of the window, in order
+    uptake_rows: dict[tuple[int, int], tuple[Uptake, int]] = field(default_factory=dict)
 
     @property
     def n_s(self) -> int:
@@ -247,6 +253,83 @@ def _cohort_request(cohort, base_spec: CohortSpec, base_params: ModelParams):
     return {}, records
 
 
+#: Largest day table the takers' calendars of one scenario may add (bytes): a window of decades
+#: over a horizon of decades would otherwise fill the memory before anything runs.
+MAX_TAKER_TABLE = 2**30
+
+
+def _taker_calendars(arms, scenarios, design, visits, stresses, tls, applied, resp) -> dict:
+    """Append the calendars of patients who take up treatment after the trial (one per arm,
+    scenario and month of the uptake window: the arm's protocol under the scenario plus the
+    course from that month) to ``tls``, ``applied`` and ``resp``; return
+    ``{(arm, scenario): (Uptake, first row)}``."""
+    horizon_days = visits[-1].day
+    n_months = len(visits) - 3  # eligibility, T1, post, then one per month
+    labels = [label for label, _, _ in arms]
+    known = set(labels) | set(design["arms"])
+    n_s = len(scenarios)
+    rows: dict[tuple[int, int], tuple[Uptake, int]] = {}
+    for s, sc in enumerate(scenarios):
+        up = sc.uptake
+        if up is None:
+            continue
+        unknown = [a for a in up.arms if a not in known]
+        if unknown:
+            raise ValidationError(
+                f"Scenario[{sc.name}].uptake.share",
+                unknown[0],
+                f"an arm of this forecast {labels} or of the fitted trial {list(design['arms'])}",
+            )
+        if not up.any_share or not any(up.share_of(a) > 0 for a in labels):
+            continue
+        end = up.start_month + up.window_months
+        if up.start_month >= n_months:
+            raise ValidationError(
+                f"Scenario[{sc.name}].uptake.start_month",
+                up.start_month,
+                f"0 to {n_months - 1} months after post (within the horizon of {n_months} months)",
+            )
+        if end > n_months:
+            raise ValidationError(
+                f"Scenario[{sc.name}].uptake.window_months",
+                up.window_months,
+                f"1 to {max(0, n_months - up.start_month)} months (start_month "
+                f"{up.start_month} + window_months within the horizon of {n_months} months)",
+            )
+        last = up.course.last_day(course_start_day(end - 1))
+        if last > horizon_days:
+            raise ValidationError(
+                f"Scenario[{sc.name}].uptake.window_months",
+                up.window_months,
+                "a window whose last course ends within the horizon",
+                f"a course started in month {end - 1} runs to study day {last}, after the "
+                f"horizon (day {horizon_days})",
+            )
+        takers = [a for a, label in enumerate(labels) if up.share_of(label) > 0]
+        size = len(takers) * up.window_months * tls[0].n_days * 41  # 5 float64 + 1 bool a day
+        if size > MAX_TAKER_TABLE:
+            raise ValidationError(
+                f"Scenario[{sc.name}].uptake.window_months",
+                up.window_months,
+                f"a window whose calendars take at most {MAX_TAKER_TABLE / 2**30:g} GiB",
+                f"{len(takers)} arm(s) x {up.window_months} months of {tls[0].n_days} days "
+                f"need {size / 2**30:.1f} GiB: shorten the window or the horizon",
+            )
+        for a in takers:
+            base = a * n_s + s
+            rows[(a, s)] = (up, len(tls))
+            for m in up.months:
+                p = up.taker_protocol(applied[base], m)
+                tls.append(
+                    build_timeline(
+                        p, horizon_days=horizon_days, visits=visits, stress=stresses[base]
+                    )
+                )
+                applied.append(p)
+                resp.append(resp[base])
+    return rows
+
+
 def make_plan(
     idata,
     protocols,
@@ -291,7 +374,7 @@ def make_plan(
         else:
             sizes.append(int(round(np.mean(list(design["n_randomized"].values())))))
     # One calendar per (arm, scenario); every calendar starts on the same day.
-    tls, applied, resp = [], [], []
+    tls, applied, resp, stresses = [], [], [], []
     for _label, proto, trial_arm in arms:
         for sc in scenarios:
             late = [m for m in sc.booster_months if month_day(m) > horizon_days]
@@ -304,7 +387,9 @@ def make_plan(
             p, stress = sc.apply(proto, horizon_days)
             tls.append(build_timeline(p, horizon_days=horizon_days, visits=visits, stress=stress))
             applied.append(p)
+            stresses.append(stress)
             resp.append(_response_curve(design, trial_arm, days, response))
+    uptake_rows = _taker_calendars(arms, scenarios, design, visits, stresses, tls, applied, resp)
     start = sorted({tl.start_day for tl in tls})
     if len(start) != 1:
         raise ValidationError(
@@ -334,4 +419,5 @@ def make_plan(
         ],
         spec_overrides=overrides,
         records=records,
+        uptake_rows=uptake_rows,
     )

@@ -97,13 +97,15 @@ def forecast_patient(
     horizon_years: float = 5.0,
     seed: int = 0,
     progress: bool = False,
+    group: str = "posterior",
 ) -> xr.Dataset:
     """One patient's posterior and 5-year future under each protocol.
 
     Parameters
     ----------
     idata : arviz.InferenceData
-        A patient-level fit (``TrialModel(data, level="patient").fit()``).
+        A patient-level fit (``TrialModel(data, level="patient").fit()``), or its prior
+        (``.sample_prior()``, with ``group="prior"``).
     data : TrialData
         Patient-level records holding the patient (e.g. the public data).
     patient : int
@@ -125,6 +127,10 @@ def forecast_patient(
         Seed of the candidates, the resampling and the futures.
     progress : bool
         Progress bar over draws.
+    group : {"posterior", "prior"}
+        Population draws from the fit's posterior, or from a patient-level model's prior
+        (the model before it has seen any trial data: how much one patient's own records say
+        on their own).
 
     Returns
     -------
@@ -161,8 +167,15 @@ def forecast_patient(
     n_futures = check_int("n_futures", n_futures, 1, 1000)
     horizon_years = check_range("horizon_years", horizon_years, 1 / 12, 20.0)
     seed = check_seed(seed)
-    post = idata.posterior
-    if "pain_z" not in post:
+    if group not in ("posterior", "prior"):
+        raise ValidationError("group", group, "'posterior' or 'prior'")
+    if group not in idata.groups():
+        raise ValidationError(
+            "idata", f"no {group!r} group", f"InferenceData with a {group!r} group"
+        )
+    post = idata[group]
+    level = json.loads(idata.attrs.get("config", "{}")).get("level")
+    if "pain_z" not in post and not (group == "prior" and level == "patient"):
         raise ValidationError(
             "idata", "an arm-level fit", "a patient-level fit (TrialModel(level='patient'))"
         )
@@ -187,7 +200,7 @@ def forecast_patient(
         }  # fmt: skip
     total = post.sizes["chain"] * post.sizes["draw"]
     flat = spaced_draws(total, n_draws)
-    inputs = posterior_inputs(idata, flat)
+    inputs = posterior_inputs(idata, flat, group=group)
     theta = {n: post[n].transpose("chain", "draw").values.reshape(-1)[flat] for n in names}
     months = np.arange(0, int(round(horizon_years * 12)) + 1)
     visits = tuple(Visit(name=f"m{m}", day=month_day(m)) for m in months)
@@ -277,6 +290,7 @@ def forecast_patient(
         "n_futures": n_futures,
         "horizon_years": horizon_years,
         "fit_config_hash": idata.attrs.get("config_hash"),
+        "group": group,
         "design_source": design.get("source"),
         "protocols": {k: v.to_dict() for k, v in protocols.items()},
     }

@@ -11,7 +11,9 @@ history.
 
 Scenarios share patients and random numbers (common random numbers): within a posterior draw
 and arm, every scenario simulates the same patients with the same flare-ups and noise, so
-differences between scenarios are the scenario's effect, not sampling noise.
+differences between scenarios are the scenario's effect, not sampling noise. Treatment taken up
+after the trial (:class:`~prt_sim.forecasting.uptake.Uptake`) is drawn per patient from the
+draw's seed, so the same patients take it up in every scenario that has the same uptake.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..runner import make_draws, make_observations, run, stack_patients
 from .design import Plan, make_plan
 from .scenarios import DEFAULT_SCENARIOS, RelapseRule, resolve_scenarios
 from .summaries import KIND, LATENT_ROWS, SUBGROUPS, allocate, reduce, to_dataset
+from .uptake import uptake_key
 
 __all__ = ["forecast", "save_forecast", "load_forecast"]
 
@@ -108,7 +111,9 @@ def forecast(
         ``reduction30``, ``reduction50``, ``relapsed``, ``responders_pain_free``,
         ``pain_free_days_per_year``, ``latent_pain``, ``belief``, ``fear``, ``avoidance``,
         ``catastrophizing`` (definitions in each variable's attrs and ``docs/forecasting.md``);
-        ``relapse_median_years`` and ``n_at_risk`` over ``(draw, arm, scenario)``;
+        ``relapse_median_years``, ``n_at_risk`` and ``uptake_share`` (the share of the arm's
+        patients who took up treatment after the trial, :class:`~prt_sim.forecasting.Uptake`)
+        over ``(draw, arm, scenario)``;
         ``subgroup_mean_pain``, ``subgroup_pain_free``, ``subgroup_relapsed`` over
         ``(draw, arm, scenario, subgroup, time)`` and ``subgroup_share`` over
         ``(draw, arm, scenario, subgroup)``.
@@ -190,8 +195,9 @@ def forecast(
 
 def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None:
     """Simulate posterior draws ``lo:hi`` and reduce them into ``out``."""
-    parts, bases = [], []
+    parts, bases, groups = [], [], []
     params_rows, seeds, scales = [], [], []
+    restart = []  # per patient: checkpoint after which a taker's course starts, or -1
     for r, k in enumerate(range(lo, hi)):
         params, specs, scale = plan.inputs[k]
         # The same derivation as the posterior predictive: draw k's simulation is exactly
@@ -204,15 +210,27 @@ def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None
             c = plan.cohort(a, params, specs, dseed)
             c_traits, c_state = c.trait_table(), c.state_table()
             for s in range(plan.n_s):  # every scenario simulates these same patients
-                parts.append((c_traits, c_state, c.patient_id, r, a * plan.n_s + s))
+                g = a * plan.n_s + s
+                parts.append((c_traits, c_state, c.patient_id, r, g))
+                group, after = _takers(plan, k, a, s, c.patient_id, dseed, g)
+                groups.append(group)
+                restart.append(after)
+                out["uptake_share"][k, a, s] = np.mean(after >= 0)
             bases.append(c.baseline)
     batch = stack_patients(parts, count_pain_free=True)
+    batch = batch._replace(group=np.concatenate(groups))  # takers on their month's calendar
+    restart = np.concatenate(restart)
+    starts = {int(j): np.flatnonzero(restart == j) for j in np.unique(restart[restart >= 0])}
     n = len(batch.pid)
     obs = make_observations(n, len(plan.visits), questionnaires=False, latent=LATENT_ROWS)
     pf_at = np.zeros((len(plan.visits), n), dtype=np.int64)
 
     def snapshot(j: int) -> None:
         pf_at[j] = batch.pain_free_days
+        if j in starts:
+            # Takers whose course starts tomorrow are in treatment from then on, whatever they
+            # did in the trial (declined, dropped out): seeking help later is a new decision.
+            batch.treating[starts[j]] = True
 
     run(
         batch,
@@ -224,6 +242,21 @@ def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None
         on_visit=snapshot,
     )
     reduce(plan, obs, pf_at, lo, hi, bases, out)
+
+
+def _takers(plan: Plan, k: int, a: int, s: int, pids, dseed: int, g: int):
+    """Calendar row of each patient of draw ``k``, arm ``a`` and scenario ``s`` (``g``, or the
+    calendar of the month in which they take up treatment after the trial), and the checkpoint
+    after which their course starts (-1: none)."""
+    n = len(pids)
+    if (a, s) not in plan.uptake_rows:
+        return np.full(n, g, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    up, first = plan.uptake_rows[(a, s)]
+    month = up.start_months(plan.arms[a][0], pids, uptake_key(dseed))
+    take = month >= 0
+    group = np.where(take, first + (month - up.start_month), g)
+    # month m's course starts the day after the m-month checkpoint (post is month 0)
+    return group.astype(np.int64), np.where(take, plan.k_post + month, -1).astype(np.int64)
 
 
 def save_forecast(ds: xr.Dataset, path: str | os.PathLike):

@@ -1,8 +1,9 @@
-"""What happens after randomization in a forecast: scenarios (boosters, maintenance, stress, no treatment) and the relapse rule.
+"""What happens after randomization in a forecast: scenarios (boosters, maintenance, stress, no treatment, treatment taken up after the trial) and the relapse rule.
 
 A :class:`Scenario` is applied on top of each arm's protocol (:meth:`Scenario.apply`); the
-built-in ones are in :data:`SCENARIOS`. A :class:`RelapseRule` defines when a patient who was
-pain-free at post has relapsed.
+built-in ones are in :data:`SCENARIOS`. Treatment that patients take up on their own after the
+trial is a :class:`~prt_sim.forecasting.uptake.Uptake` attached to a scenario. A
+:class:`RelapseRule` defines when a patient who was pain-free at post has relapsed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..model.calendar import POST_DAY, month_day
 from ..model.protocols import NoTreatment, Protocol, SelfGuided
 from ..model.spec import Validated, spec
 from ..model.timeline import StressPeriod
+from .uptake import SelfDirectedPRT, Uptake
 
 __all__ = ["Scenario", "RelapseRule", "SCENARIOS", "DEFAULT_SCENARIOS", "resolve_scenarios"]
 
@@ -23,6 +25,9 @@ __all__ = ["Scenario", "RelapseRule", "SCENARIOS", "DEFAULT_SCENARIOS", "resolve
 @dataclass(frozen=True)
 class Scenario(Validated):
     """What happens after randomization, applied on top of each arm's protocol.
+
+    Every patient of an arm gets the same scenario, except for treatment taken up after the
+    trial (``uptake``): each patient takes it up, or not, by a draw of their own.
 
     Parameters
     ----------
@@ -48,6 +53,12 @@ class Scenario(Validated):
         Multiplier of the daily flare-up rate from post on (stressful life events), 0-100.
     stress : tuple of StressPeriod
         Additional periods of elevated flare rate (study days).
+    uptake : Uptake, optional
+        Treatment taken up after the trial (:class:`~prt_sim.forecasting.uptake.Uptake`): the
+        share of each arm's patients who start a course (0-1), the window of months after post
+        in which they start it (within 0-600 months and the forecast's horizon), and what it
+        delivers (self-directed PRT material or delivered PRT sessions). None (default): nobody.
+        The Dataset's ``uptake_share`` gives the share who did, per draw.
     """
 
     name: str = "as_randomized"
@@ -66,6 +77,7 @@ class Scenario(Validated):
         1.0, 0.0, 100.0, "1", "multiplier of the flare-up rate after post (life stress)"
     )
     stress: tuple[StressPeriod, ...] = ()
+    uptake: Uptake | None = None
 
     def _check(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -83,6 +95,10 @@ class Scenario(Validated):
             if not isinstance(sp, StressPeriod):
                 raise ValidationError(f"Scenario.stress[{i}]", sp, "a prt_sim.StressPeriod")
         object.__setattr__(self, "stress", tuple(self.stress))
+        if self.uptake is not None and not isinstance(self.uptake, Uptake):
+            raise ValidationError(
+                "Scenario.uptake", self.uptake, "None or a prt_sim.forecasting.Uptake"
+            )
         if self.booster_months and self.booster_education == 0 and self.booster_exposure == 0:
             raise ValidationError(
                 "Scenario.booster_education/exposure", 0.0, "a dose > 0 when boosters are given"
@@ -131,6 +147,7 @@ class Scenario(Validated):
         d = super().to_dict()
         d["stress"] = [s.to_dict() for s in self.stress]
         d["booster_months"] = list(self.booster_months)
+        d["uptake"] = None if self.uptake is None else self.uptake.to_dict()
         return d
 
 
@@ -170,6 +187,17 @@ SCENARIOS: dict[str, Scenario] = {
     "maintenance": Scenario(name="maintenance", maintenance_dose=0.02),
     "stress": Scenario(name="stress", flare_multiplier=2.0),
     "no_treatment": Scenario(name="no_treatment", treatment=False),
+    # An assumption, not a finding (docs/forecasting.md, "After the trial: treatment uptake"):
+    # no source in the project gives how many control patients sought PRT after the trial.
+    "long_term_follow_up": Scenario(
+        name="long_term_follow_up",
+        uptake=Uptake(
+            share={"placebo": 0.2, "usual_care": 0.2},
+            start_month=12,
+            window_months=24,
+            course=SelfDirectedPRT(),
+        ),
+    ),
 }
 #: What :func:`forecast` runs by default.
 DEFAULT_SCENARIOS = ("as_randomized", "boosters", "no_treatment")

@@ -86,6 +86,7 @@ def allocate(n_d, n_a, n_s, n_k) -> dict[str, np.ndarray]:
     out["subgroup_share"] = np.full((n_d, n_a, n_s, n_sub), np.nan, dtype=np.float32)
     out["n_at_risk"] = np.zeros((n_d, n_a, n_s), dtype=np.int32)
     out["relapse_median_years"] = np.full((n_d, n_a, n_s), np.nan, dtype=np.float32)
+    out["uptake_share"] = np.zeros((n_d, n_a, n_s), dtype=np.float32)
     return out
 
 
@@ -258,6 +259,15 @@ def to_dataset(out, arms, scens, visits, years, chains, draws, seed, config) -> 
             "units": "years after post",
             "long_name": "first time half the post responders of this draw have relapsed "
             "(inf: not within the horizon; NaN: nobody at risk)",
+        },
+    )
+    data["uptake_share"] = xr.Variable(
+        ("draw", "arm", "scenario"),
+        out["uptake_share"],
+        attrs={
+            "units": "share",
+            "long_name": "share of the arm's patients who took up treatment after the trial "
+            "(the scenario's Uptake; 0 without one)",
         },
     )
     ds = xr.Dataset(data, coords=coords)

@@ -304,10 +304,11 @@ class TrialModel:
 
     def sample_prior(self, *, draws: int = 500, seed: int = 0):
         """Draws from the prior, as InferenceData with a ``prior`` group over ``(chain, draw)``
-        (one chain) and ``arm``: the fitted parameters and the arms' baseline pain offsets.
+        (one chain) and ``arm``: the fitted parameters and, at arm level, the arms' baseline
+        pain offsets (patient records carry their own baseline).
 
         For prior predictive checks and forecasts before fitting
-        (``forecast(..., group="prior")``). Attrs carry the configuration and trial design
+        (``forecast(..., group="prior")``, ``forecast_patient(..., group="prior")``). Attrs carry the configuration and trial design
         like a fit's.
         """
         import arviz as az
@@ -316,10 +317,11 @@ class TrialModel:
         seed = check_seed(seed)
         rng = np.random.default_rng(derive_key(seed, "prior"))
         values = {n: pr.draw(rng, draws)[None, :] for n, pr in self.priors.items()}
-        pain_sd = values["pain_sd"][0] if "pain_sd" in values else self.spec.pain_sd
-        n_rand = np.array([self.data.n_randomized[a] for a in self.data.arms], dtype=float)
-        z = rng.standard_normal((draws, len(n_rand)))
-        values["arm_pain_offset"] = (z * np.reshape(pain_sd, (-1, 1)) / np.sqrt(n_rand))[None]
+        if self.level == "arm":  # at patient level the records carry each arm's baseline
+            pain_sd = values["pain_sd"][0] if "pain_sd" in values else self.spec.pain_sd
+            n_rand = np.array([self.data.n_randomized[a] for a in self.data.arms], dtype=float)
+            z = rng.standard_normal((draws, len(n_rand)))
+            values["arm_pain_offset"] = (z * np.reshape(pain_sd, (-1, 1)) / np.sqrt(n_rand))[None]
         coords = {"chain": [0], "draw": np.arange(draws), "arm": list(self.data.arms)}
         ds = xr.Dataset(
             {

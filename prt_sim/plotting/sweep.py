@@ -123,7 +123,7 @@ def plot_sweep(
     if kind == "bar":
         ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
     ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or str(data.name or "value"))
+    ax.set_ylabel(str(data.name or "value") if ylabel is None else ylabel)
     if hue:  # above the data: a row of entries in a band added on top
         lo, hi = ax.get_ylim()
         ax.set_ylim(lo, hi + 0.22 * (hi - lo))
