@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import prt_sim as ps  # noqa: E402
 from prt_sim import plotting  # noqa: E402
 from prt_sim.inference import DEFAULT_PRIORS  # noqa: E402
+from prt_sim.inference.checks import ppc_coverage  # noqa: E402
 from prt_sim.inference.patient_checks import contraction  # noqa: E402
 
 MEASURES = ("pain_mean", "pain_free_share", "tsk11_mean", "pcs_mean")  # plot_ppc's measures
@@ -84,14 +85,14 @@ else:
           "trusting it.")  # fmt: skip
 
 # 4. Posterior predictive check: every published figure against its 90% predictive interval
-#    (checks.ppc_table decides "inside"; mean pain, pain 0-1 shares, TSK-11, PCS, Oswestry).
+#    (mean pain, pain 0-1 shares, TSK-11, PCS, Oswestry), counted by checks.ppc_coverage.
 rows = tm.ppc_table(idata, level=0.9)
-cells = [(r["arm"], r["visit"], k, v) for r in rows for k, v in r.items() if isinstance(v, dict)]
-misses = [f"{a} {vis} {k} {v['observed']:.3g} vs [{v['lo90']:.3g}, {v['hi90']:.3g}]"
-          for a, vis, k, v in cells if not v["inside"]]  # fmt: skip
+cov = ppc_coverage(rows)
+misses = [f"{m['arm']} {m['visit']} {m['measure']} {m['observed']:.3g} vs "
+          f"[{m['lo']:.3g}, {m['hi']:.3g}]" for m in cov["misses"]]  # fmt: skip
 print(f"Posterior predictive ({args.ppc_draws} trial replicates with the full simulator; "
       "more replicates, firmer intervals): "
-      f"{len(cells) - len(misses)} of {len(cells)} published figures inside their 90% "
+      f"{cov['inside']} of {cov['checked']} published figures inside their 90% "
       f"intervals (a calibrated model: about 90%). "
       f"Outside: {'; '.join(misses[:6]) or 'none'}"
       + (f" and {len(misses) - 6} more." if len(misses) > 6 else "."))  # fmt: skip

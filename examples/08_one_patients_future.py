@@ -15,6 +15,9 @@ a lesson in how the records alone move a forecast, not a clinical prediction. Wi
 patient-level fit (``prt-sim fit --data ../shared/data/ashar2022 --level patient``, about 15
 minutes, or ``experiments/compare_mechanisms.py``) it is the fitted posterior.
 
+A patient who improves, but more slowly than the fitted PRT patients do, is read as a slower
+learner (a lower ``edu_z``): their long-run forecast can get worse even as their pain falls.
+
 Try: another ``--patient`` (a high-fear one), ``--upto week2``, or a fit with ``--fit``.
 
 Run with ``python examples/08_one_patients_future.py [output_folder] [options]`` (about 40 s
@@ -76,6 +79,9 @@ for label, ds in (("baseline only", base), (f"records up to {args.upto}", full))
         print(f"  {proto:<11s} expected pain at 5 years {mid:.1f} [{lo:.1f}, {hi:.1f}]; "
               f"chance of pain 0-1 {100 * p5:.0f}%")  # fmt: skip
 
+z = {e: (float(base[e].mean()), float(full[e].mean())) for e in ("pain_z", "edu_z", "placebo_z")}
+print("their random effects (SD units from the population), baseline only -> with the records: "
+      + ", ".join(f"{e} {a:+.2f} -> {b:+.2f}" for e, (a, b) in z.items()))  # fmt: skip
 arm = str(row["arm"].values)
 w0, w1 = (
     np.ptp(

@@ -471,9 +471,10 @@ def _days(d) -> str:
 
 def _ppc_counts(rows) -> tuple[int, int]:
     """(inside, checked) over the mean pain and the pain 0-1 share (ITT) of every row."""
-    cells = [r[k] for r in rows for k in ("pain_mean", "pain_free_itt") if k in r]
-    cells = [c for c in cells if np.isfinite(c["median"])]
-    return sum(c["inside"] for c in cells), len(cells)
+    from .inference.checks import ppc_coverage
+
+    c = ppc_coverage(rows, ("pain_mean", "pain_free_itt"))
+    return c["inside"], c["checked"]
 
 
 def _markdown(summary: dict, figures: dict[str, str], diag: dict) -> str:

@@ -77,3 +77,30 @@ def test_ppc_table_sets_each_observed_figure_beside_its_replicates():
     assert prt_post["pain_free_itt"]["observed"] == pytest.approx(33 / 50)
     assert prt_post["pain_free_itt"]["inside"]
     assert "tsk11_mean" not in prt_post  # no replicate of it: left out, not invented
+
+
+def test_ppc_coverage_counts_figures_inside_their_intervals():
+    from prt_sim.errors import ValidationError
+    from prt_sim.inference.checks import interval, ppc_coverage
+
+    v = np.arange(101.0)  # predictive draws 0..100: 90% interval [5, 95]
+    rows = [
+        {"arm": "prt", "visit": "post", "day": 30, "pain_mean": interval(v, 50.0, 0.9),
+         "pain_free_itt": interval(v, 99.0, 0.9)},
+        {"arm": "usual_care", "visit": "post", "day": 30, "pain_mean": interval(v, 1.0, 0.9),
+         "tsk11_mean": interval(np.full(5, np.nan), 20.0, 0.9)},  # no prediction: not counted
+    ]  # fmt: skip
+    c = ppc_coverage(rows)
+    assert (c["inside"], c["checked"]) == (1, 3) and c["share"] == pytest.approx(1 / 3)
+    assert {(m["arm"], m["measure"]) for m in c["misses"]} == {
+        ("prt", "pain_free_itt"),
+        ("usual_care", "pain_mean"),
+    }
+    assert c["misses"][0]["lo"] == pytest.approx(5.0) and c["misses"][0]["hi"] == pytest.approx(
+        95.0
+    )
+    only = ppc_coverage(rows, "pain_free_itt")
+    assert (only["inside"], only["checked"]) == (0, 1)
+    assert np.isnan(ppc_coverage([], None)["share"])
+    with pytest.raises(ValidationError, match="measures"):
+        ppc_coverage(rows, ["pain_avg"])

@@ -28,6 +28,7 @@ __all__ = [
     "posterior_predictive",
     "ppc_table",
     "ppc_rows",
+    "ppc_coverage",
     "interval",
     "mediation",
     "mediation_one",
@@ -212,6 +213,55 @@ def ppc_rows(pp: xr.Dataset, data, *, level: float = 0.9) -> list[dict[str, Any]
             if len(row) > 3:
                 rows.append(row)
     return rows
+
+
+def ppc_coverage(rows, measures=None) -> dict[str, Any]:
+    """How many observed figures fall inside their predictive intervals.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`ppc_table` / :func:`ppc_rows`.
+    measures : sequence of str, optional
+        The measures counted (keys of :data:`PPC_MEASURES`); default: every measure a row has.
+
+    Returns
+    -------
+    dict
+        ``inside`` and ``checked`` (counts of figures with a finite prediction), ``share``
+        (inside / checked; NaN if nothing was checked) and ``misses``: one dict per figure
+        outside its interval, with ``arm``, ``visit``, ``measure``, ``observed``, ``lo`` and
+        ``hi``.
+
+    Raises
+    ------
+    ValidationError
+        A measure that is not one of :data:`PPC_MEASURES`.
+    """
+    if measures is not None:
+        measures = [measures] if isinstance(measures, str) else list(measures)
+        bad = [m for m in measures if m not in PPC_MEASURES]
+        if bad:
+            raise ValidationError("measures", bad[0], f"one of {list(PPC_MEASURES)}")
+    cells = [
+        (r, k, v)
+        for r in rows
+        for k, v in r.items()
+        if isinstance(v, dict) and (measures is None or k in measures) and np.isfinite(v["median"])
+    ]
+    misses = [
+        {"arm": r["arm"], "visit": r["visit"], "measure": k, "observed": v["observed"],
+         "lo": v["lo90"], "hi": v["hi90"]}
+        for r, k, v in cells
+        if not v["inside"]
+    ]  # fmt: skip
+    n = len(cells)
+    return {
+        "inside": n - len(misses),
+        "checked": n,
+        "share": (n - len(misses)) / n if n else float("nan"),
+        "misses": misses,
+    }
 
 
 def mediation(
