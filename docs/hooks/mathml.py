@@ -21,13 +21,34 @@ _INLINE = re.compile(r'<span class="arithmatex">\\\((.+?)\\\)</span>', re.S)
 _BLOCK = re.compile(r'<div class="arithmatex">\\\[(.+?)\\\]</div>', re.S)
 
 
+_ALIGNED = re.compile(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", re.S)
+
+
+def _aligned_as_array(tex: str) -> str:
+    """``aligned`` as the ``array`` it lays out: columns alternately right- and left-aligned,
+    split at the same ``&`` (latex2mathml has ``array`` but not ``aligned``)."""
+
+    def one(m: re.Match) -> str:
+        body = m[1]
+        n = 1 + max(row.count("&") for row in re.split(r"\\\\", body))
+        return "\\begin{array}{" + ("rl" * n)[:n] + "}" + body + "\\end{array}"
+
+    return _ALIGNED.sub(one, tex)
+
+
 def _render(latex: str, display: str, page) -> str:
-    tex = html.unescape(latex).strip()
+    tex = _aligned_as_array(html.unescape(latex).strip())
     try:
-        return convert(tex, display=display)
+        out = convert(tex, display=display)
     except Exception as e:  # latex2mathml raises many types; each is a build error here
-        log.warning("%s: cannot render %r as MathML (%s)", page.file.src_path, tex, e)
+        out = None
+        why = str(e)
+    else:  # a construct latex2mathml does not know leaves its characters as identifiers
+        why = "unsupported construct" if "<mi>&</mi>" in out else ""
+    if why:
+        log.warning("%s: cannot render %r as MathML (%s)", page.file.src_path, tex, why)
         return f"<code>{html.escape(tex)}</code>"
+    return out
 
 
 def on_page_content(content: str, page, config, files) -> str:
