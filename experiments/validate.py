@@ -169,9 +169,10 @@ def main() -> int:
 
     outdir = Path(args.out)
     write_json(outdir / "validation.json", to_jsonable(out))
-    # The patient-level section belongs to experiments/compare_mechanisms.py: keep it.
-    kept = read_block(outdir / "validation.md", "patient-level")
-    write_text(outdir / "validation.md", _report(out) + ("\n\n" + kept + "\n" if kept else ""))
+    # Sections other scripts own (compare_mechanisms.py, no_weekly_surveys.py): keep them.
+    kept = [read_block(outdir / "validation.md", b) for b in ("patient-level", "no-weekly-surveys")]
+    tail = "".join("\n\n" + k for k in kept if k)
+    write_text(outdir / "validation.md", _report(out) + (tail + "\n" if tail else ""))
     print(f"wrote {outdir / 'validation.md'}")
     return 0
 
