@@ -55,7 +55,7 @@ def ranges(priors) -> dict[str, tuple[float, float]]:
         if kind == "params" and name not in priors:
             out[name] = (float(f["range"][0]), float(f["range"][1]))
     if "consolidation_rate" in priors:
-        out.update(EXTRA)
+        out.update({k: v for k, v in EXTRA.items() if k not in priors})
     return out
 
 

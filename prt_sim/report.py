@@ -345,7 +345,7 @@ def _scenario_text(ds) -> str:
             )
             what.append(
                 f"{who} take up {up['course']['kind'].replace('_', '-')} PRT in months "
-                f"{up['start_month']}-{up['start_month'] + up['window_months']} after post "
+                f"{up['start_month']}-{up['start_month'] + up['window_months'] - 1} after post "
                 f"({up['timing']})"
             )
         parts.append(f"{s['name']}: " + (", ".join(what) if what else "the arm's own protocol"))

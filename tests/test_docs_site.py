@@ -84,3 +84,24 @@ def test_lessons_page_shows_every_lesson_and_its_figure(site):
         assert name in html, name
         assert f"figures/lessons/{stem}.png" in html, stem
         assert (ROOT / "docs" / "figures" / "lessons" / f"{stem}.png").stat().st_size > 5_000
+
+
+def test_the_math_hook_refuses_what_it_cannot_render(caplog):
+    """A LaTeX command latex2mathml does not know would be printed as text: the hook warns
+    (which fails the strict build) and shows the source as code."""
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("mathml", ROOT / "docs" / "hooks" / "mathml.py")
+    mathml = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mathml)
+
+    class Page:
+        class file:
+            src_path = "x.md"
+
+    with caplog.at_level(logging.WARNING, logger="mkdocs.hooks.mathml"):
+        assert mathml._render(r"\foo{x}", "inline", Page).startswith("<code>")
+        ok = mathml._render(r"\begin{aligned} a &= b \\ c &= d \end{aligned}", "block", Page)
+    assert "<mtable" in ok and "<mi>&</mi>" not in ok
+    assert len(caplog.records) == 1 and "x.md" in caplog.records[0].getMessage()

@@ -172,6 +172,7 @@ def test_built_in_scenario_is_named_and_reaches_the_cli(capsys):
         (dict(window_months=-3), "Uptake.window_months"),
         (dict(start_month=-1), "Uptake.start_month"),
         (dict(start_month=500, window_months=200), "Uptake.window_months"),
+        (dict(start_month=600), "Uptake.start_month"),  # no month left for a window
         (dict(timing="later"), "Uptake.timing"),
         (dict(hazard=0.0, timing="exponential"), "Uptake.hazard"),
         (dict(share=0.2, course=SelfDirectedPRT(daily_dose=0.0)), "Uptake.course.daily_dose"),
@@ -225,3 +226,15 @@ def test_delivered_course_follows_the_trial_and_merges_with_a_booster():
     assert (first.education, first.exposure) == (1.5, 1.0)  # booster + education session
     assert len(p.sessions) == 9 and p.self_guided == boosted.self_guided
     assert DeliveredPRT(sessions=10).offsets()[-1][0] == 7 * 4 + 6  # twice weekly goes on
+
+
+def test_a_relabelled_arm_takes_its_trial_arms_share(prior):
+    """A forecast arm labelled differently from the protocol it delivers gets the share named
+    by its protocol (a label's own share wins); before, it silently got none."""
+    kw = dict(KW, horizon_years=1.0, n_patients=200, n_draws=1, seed=SEED)
+    sc = Scenario(name="uc", uptake=Uptake(share={"usual_care": 1.0}, **EARLY))
+    by_trial = forecast(prior, {"uc": "usual_care"}, **dict(kw, scenarios=[sc]))
+    assert float(by_trial["uptake_share"].min()) == 1.0
+    own = Scenario(name="own", uptake=Uptake(share={"usual_care": 1.0, "uc": 0.0}, **EARLY))
+    by_label = forecast(prior, {"uc": "usual_care"}, **dict(kw, scenarios=[own]))
+    assert float(by_label["uptake_share"].max()) == 0.0

@@ -44,7 +44,8 @@ def _render(latex: str, display: str, page) -> str:
         out = None
         why = str(e)
     else:  # a construct latex2mathml does not know leaves its characters as identifiers
-        why = "unsupported construct" if "<mi>&</mi>" in out else ""
+        bad = "<mi>&</mi>" in out or re.search(r"<m[ion]>\\[A-Za-z]+</m[ion]>", out)
+        why = "unsupported construct" if bad else ""
     if why:
         log.warning("%s: cannot render %r as MathML (%s)", page.file.src_path, tex, why)
         return f"<code>{html.escape(tex)}</code>"

@@ -280,7 +280,7 @@ def _taker_calendars(arms, scenarios, design, visits, stresses, tls, applied, re
                 unknown[0],
                 f"an arm of this forecast {labels} or of the fitted trial {list(design['arms'])}",
             )
-        if not up.any_share or not any(up.share_of(a) > 0 for a in labels):
+        if not up.any_share or not any(up.share_of(lb, pr.name) > 0 for lb, pr, _ in arms):
             continue
         end = up.start_month + up.window_months
         if up.start_month >= n_months:
@@ -305,7 +305,7 @@ def _taker_calendars(arms, scenarios, design, visits, stresses, tls, applied, re
                 f"a course started in month {end - 1} runs to study day {last}, after the "
                 f"horizon (day {horizon_days})",
             )
-        takers = [a for a, label in enumerate(labels) if up.share_of(label) > 0]
+        takers = [a for a, (lb, pr, _) in enumerate(arms) if up.share_of(lb, pr.name) > 0]
         size = len(takers) * up.window_months * tls[0].n_days * 41  # 5 float64 + 1 bool a day
         if size > MAX_TAKER_TABLE:
             raise ValidationError(

@@ -252,7 +252,7 @@ def _takers(plan: Plan, k: int, a: int, s: int, pids, dseed: int, g: int):
     if (a, s) not in plan.uptake_rows:
         return np.full(n, g, dtype=np.int64), np.full(n, -1, dtype=np.int64)
     up, first = plan.uptake_rows[(a, s)]
-    month = up.start_months(plan.arms[a][0], pids, uptake_key(dseed))
+    month = up.start_months(plan.arms[a][0], pids, uptake_key(dseed), protocol=plan.arms[a][1].name)
     take = month >= 0
     group = np.where(take, first + (month - up.start_month), g)
     # month m's course starts the day after the m-month checkpoint (post is month 0)

@@ -203,7 +203,7 @@ class Uptake(Validated):
         label (arms not listed: 0). Arm labels are checked when the forecast runs against its
         arms and the fitted trial's arms. A mapping is stored as sorted ``(arm, share)`` pairs.
     start_month : int
-        Whole months after post when uptake can begin, 0-600 (default 12: after the trial's last
+        Whole months after post when uptake can begin, 0-599 (default 12: after the trial's last
         follow-up visit).
     window_months : int
         Months over which starts are spread, 1-600 (default 24); ``start_month + window_months``
@@ -219,7 +219,9 @@ class Uptake(Validated):
     """
 
     share: float | Mapping[str, float] | tuple = 0.0
-    start_month: int = spec(12, 0, _MAX_MONTHS, "months after post", "first month", integer=True)
+    start_month: int = spec(
+        12, 0, _MAX_MONTHS - 1, "months after post", "first month", integer=True
+    )
     window_months: int = spec(24, 1, _MAX_MONTHS, "months", "window of starts", integer=True)
     timing: str = "uniform"
     hazard: float = spec(0.1, 0.0, 10.0, "1/month", "monthly hazard (exponential)", lo_open=True)
@@ -261,7 +263,11 @@ class Uptake(Validated):
                 "Uptake.course", course, "a SelfDirectedPRT or a DeliveredPRT course"
             )
         if self.any_share and not course.has_dose:
-            field_ = "daily_dose" if isinstance(course, SelfDirectedPRT) else "doses"
+            field_ = (
+                "daily_dose"
+                if isinstance(course, SelfDirectedPRT)
+                else "sessions/education/exposure/first_education"
+            )
             raise ValidationError(
                 f"Uptake.course.{field_}",
                 0.0,
@@ -284,10 +290,15 @@ class Uptake(Validated):
         """Arm labels named in a per-arm share (empty for one share for all arms)."""
         return tuple(a for a, _ in self.share) if self.per_arm else ()
 
-    def share_of(self, arm: str) -> float:
-        """Share of arm ``arm``'s patients who take the course up."""
+    def share_of(self, arm: str, protocol: str | None = None) -> float:
+        """Share of arm ``arm``'s patients who take the course up: the share named by the arm's
+        label, else by the name of the protocol it delivers (``protocol``: a forecast arm
+        labelled "uc" that delivers usual care takes the share of "usual_care"), else 0."""
         if self.per_arm:
-            return dict(self.share).get(arm, 0.0)
+            shares = dict(self.share)
+            if arm in shares:
+                return shares[arm]
+            return shares.get(protocol, 0.0) if protocol is not None else 0.0
         return float(self.share)
 
     @property
@@ -295,7 +306,7 @@ class Uptake(Validated):
         """The months after post in which a course can start."""
         return range(self.start_month, self.start_month + self.window_months)
 
-    def start_months(self, arm: str, pids, key: int) -> np.ndarray:
+    def start_months(self, arm: str, pids, key: int, protocol: str | None = None) -> np.ndarray:
         """Month after post in which each patient starts the course, -1 for those who do not.
 
         Parameters
@@ -306,6 +317,8 @@ class Uptake(Validated):
             Global patient ids.
         key : int
             Stream key (:func:`uptake_key` of the posterior draw's seed).
+        protocol : str, optional
+            The name of the arm's protocol: its share applies when the label has none.
 
         Returns
         -------
@@ -313,7 +326,7 @@ class Uptake(Validated):
             One entry per patient, in ``months`` or -1.
         """
         u = uniform_matrix(key, pids, np.array([_WHETHER, _WHEN], dtype=np.uint64))
-        take = u[0] < self.share_of(arm)
+        take = u[0] < self.share_of(arm, protocol)
         w = self.window_months
         if self.timing == "uniform":
             k = np.floor(u[1] * w)
