@@ -102,14 +102,15 @@ def make_patients(
 
 
 def stack_patients(
-    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]],
+    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int, int | np.ndarray]],
     *,
     count_pain_free: bool = False,
 ) -> Patients:
     """One batch from several groups of patients, each ``(trait table, state table, ids, draw
     row, calendar row)``: the groups' rows stacked in order, every patient of a group on its
     draw's parameters and its calendar (as the forecasts and the trial simulations of a power
-    analysis batch many draws and arms)."""
+    analysis batch many draws and arms). The calendar row may also be one per patient (a
+    forecast's takers of treatment after the trial run on their own month's calendar)."""
     member = [np.full(len(pid), m, dtype=np.int64) for _, _, pid, m, _ in parts]
     group = [np.full(len(pid), g, dtype=np.int64) for _, _, pid, _, g in parts]
     return make_patients(

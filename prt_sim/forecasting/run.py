@@ -195,7 +195,7 @@ def forecast(
 
 def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None:
     """Simulate posterior draws ``lo:hi`` and reduce them into ``out``."""
-    parts, bases, groups = [], [], []
+    parts, bases = [], []
     params_rows, seeds, scales = [], [], []
     restart = []  # per patient: checkpoint after which a taker's course starts, or -1
     for r, k in enumerate(range(lo, hi)):
@@ -210,15 +210,13 @@ def _run_chunk(plan: Plan, lo: int, hi: int, out: dict[str, np.ndarray]) -> None
             c = plan.cohort(a, params, specs, dseed)
             c_traits, c_state = c.trait_table(), c.state_table()
             for s in range(plan.n_s):  # every scenario simulates these same patients
-                g = a * plan.n_s + s
-                parts.append((c_traits, c_state, c.patient_id, r, g))
-                group, after = _takers(plan, k, a, s, c.patient_id, dseed, g)
-                groups.append(group)
+                # takers of treatment after the trial run on their month's calendar
+                group, after = _takers(plan, k, a, s, c.patient_id, dseed, a * plan.n_s + s)
+                parts.append((c_traits, c_state, c.patient_id, r, group))
                 restart.append(after)
                 out["uptake_share"][k, a, s] = np.mean(after >= 0)
             bases.append(c.baseline)
     batch = stack_patients(parts, count_pain_free=True)
-    batch = batch._replace(group=np.concatenate(groups))  # takers on their month's calendar
     restart = np.concatenate(restart)
     starts = {int(j): np.flatnonzero(restart == j) for j in np.unique(restart[restart >= 0])}
     n = len(batch.pid)
