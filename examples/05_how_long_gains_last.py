@@ -82,7 +82,8 @@ try:
 except (OSError, ValueError):
     comp = None
 fits = comp["mechanisms"] if comp else {}
-weights = {m: c["weight"] for m, c in comp["comparison"].items()} if comp else {}
+key = comp.get("stacking_from", "comparison") if comp else "comparison"  # the weights used
+weights = {m: c["weight"] for m, c in comp[key].items()} if comp else {}
 
 # 3. What was found.
 d = default
@@ -103,21 +104,23 @@ if comp is None:  # say how to make it rather than fail: the simulation above st
     print(f"No model comparison at {args.comparison}: produce it with "
           "`python experiments/compare_mechanisms.py` (about an hour on 2 cores).")  # fmt: skip
 else:
-    rows = sorted(comp["comparison"].items(), key=lambda kv: kv[1]["rank"])
+    rows = sorted(comp[key].items(), key=lambda kv: kv[1]["rank"])
     behind = "; ".join(f"{m} {c['elpd_diff']:.1f} ± {c['dse']:.1f} behind" + (
         " (under 2 SE: no clear difference)" if c["elpd_diff"] < 2 * c["dse"] else "")
         for m, c in rows[1:])  # fmt: skip
     stack = ", ".join(f"{m} {c['weight']:.2f}" for m, c in rows)
-    print(f"Model comparison (PSIS-LOO, patient-level fits, prt_sim {comp['prt_sim_version']}): "
+    print(f"Model comparison (PSIS-LOO, patient-level fits{', random effects integrated out' if key != 'comparison' else ''}, prt_sim {comp['prt_sim_version']}): "
           f"{rows[0][0]} predicts left-out patients best; {behind}. "
           f"Stacking weights: {stack}.")  # fmt: skip
-    ks = [f["loo"]["pareto_k_gt_0.7"] for f in fits.values()]
+    ks = [f["integrated_loo" if key != "comparison" else "loo"]["pareto_k_gt_0.7"]
+          for f in fits.values()]  # fmt: skip
     bad = [f"{m} (min bulk ESS {f['diagnostics']['min_ess_bulk']:.0f} < 400)"
            for m, f in fits.items() if not f["converged"]]  # fmt: skip
-    print(f"Caveats: Pareto k > 0.7 for {min(ks)}-{max(ks)} of the {N} patients in every fit, "
-          "so these LOO estimates are unreliable (a K-fold by patient would be needed); not "
-          f"converged: {', '.join(bad) or 'none'}. Read the weights as a hint, "
-          "not a verdict.")  # fmt: skip
+    print(f"Caveats: Pareto k > 0.7 for {min(ks)}-{max(ks)} of the {N} patients per fit"
+          + (", so these LOO estimates are unreliable" if max(ks) > N // 10 else "")
+          + f"; not converged: {', '.join(bad) or 'none'}. Stacking picks the mix that predicts "
+          "best, so close mechanisms can get no weight: read the elpd differences and their "
+          "SEs, not the weights alone.")  # fmt: skip
 
 # 4. The figure: one colour per mechanism, solid PRT, dashed usual care.
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")

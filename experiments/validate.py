@@ -169,8 +169,12 @@ def main() -> int:
 
     outdir = Path(args.out)
     write_json(outdir / "validation.json", to_jsonable(out))
-    # Sections other scripts own (compare_mechanisms.py, no_weekly_surveys.py): keep them.
-    kept = [read_block(outdir / "validation.md", b) for b in ("patient-level", "no-weekly-surveys")]
+    # Sections other scripts own (compare_mechanisms.py, no_weekly_surveys.py,
+    # paired_changes.py, skeleton_gap.py): keep them.
+    kept = [
+        read_block(outdir / "validation.md", b)
+        for b in ("patient-level", "no-weekly-surveys", "skeleton-gap", "paired-changes")
+    ]
     tail = "".join("\n\n" + k for k in kept if k)
     write_text(outdir / "validation.md", _report(out) + (tail + "\n" if tail else ""))
     print(f"wrote {outdir / 'validation.md'}")

@@ -24,9 +24,11 @@ from prt_sim.io import to_jsonable
 pytestmark = pytest.mark.data
 
 
-def _hand_made_fit(data, pain_z, n_draws=6, seed=0):
+def _hand_made_fit(data, pain_z, n_draws=6, seed=0, uptake_prob=1.0):
     """A 'posterior' of a patient-level TrialModel on ``data``: every draw at the priors'
-    medians, ``pain_z`` per patient, other random effects 0, and a per-patient log likelihood."""
+    medians, ``pain_z`` per patient, other random effects 0, a per-patient log likelihood and
+    each patient's probability of having started treatment (``uptake_prob``; None: absent, as
+    in fits made before it was recorded)."""
     tm = ps.TrialModel(data, level="patient")
     rng = np.random.default_rng(seed)
     pats = data.records["patient"].values
@@ -39,6 +41,11 @@ def _hand_made_fit(data, pain_z, n_draws=6, seed=0):
         post[k] = (("chain", "draw", "patient"), np.zeros((1, n_draws, n)))
     post["pain_z"] = (("chain", "draw", "patient"), np.broadcast_to(pain_z, (1, n_draws, n)))
     post["patient_loglik"] = (("chain", "draw", "patient"), rng.normal(-50, 1, (1, n_draws, n)))
+    if uptake_prob is not None:
+        post["uptake_prob"] = (
+            ("chain", "draw", "patient"),
+            np.broadcast_to(np.asarray(uptake_prob, float), (1, n_draws, n)),
+        )
     ds = xr.Dataset(post, coords={"chain": [0], "draw": np.arange(n_draws), "patient": pats})
     idata = az.InferenceData(posterior=ds)
     idata.attrs.update(
@@ -89,6 +96,56 @@ def test_replay_is_reproducible_and_summarised_like_the_trial(public_data, t1_pa
     resp = pc.responder_check(a, public_data)
     assert resp["prt"]["both"]["observed"] == 25 and resp["prt"]["m12_only"]["observed"] == 0
     assert set(pc.correlation_check(a, public_data)) == set(public_data.arms)
+
+
+def test_replay_starts_treatment_as_the_records_say(public_data, t1_pain):
+    """Uptake in the replay follows each patient's posterior probability of having started,
+    not the arm's prior uptake (0.9 for PRT)."""
+    z = np.zeros(len(t1_pain))
+    arm = public_data.records["arm"].values.astype(str)
+    prt = arm == "prt"
+    started = pc.replay_patients(_hand_made_fit(public_data, z, n_draws=4), public_data,
+                                 n_draws=4, seed=3)  # fmt: skip
+    never = pc.replay_patients(
+        _hand_made_fit(public_data, z, n_draws=4, uptake_prob=np.where(prt, 0.0, 1.0)),
+        public_data, n_draws=4, seed=3,
+    )  # fmt: skip
+    post_started = np.nanmean(started["pain_avg"].sel(visit="post").values[:, prt])
+    post_never = np.nanmean(never["pain_avg"].sel(visit="post").values[:, prt])
+    assert post_never > post_started + 1.0  # untreated PRT patients keep their pain
+    # The control arms (uptake 1) replay the same either way.
+    xr.testing.assert_identical(started.isel(patient=np.flatnonzero(~prt)),
+                                never.isel(patient=np.flatnonzero(~prt)))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_uptake_probability_is_the_posterior_of_starting(public_data, t1_pain):
+    """Fits without a recorded ``uptake_prob`` get it from the rebuilt model: the arm's uptake
+    for a patient with no record after treatment began (nothing to learn from), 1 in arms
+    without an uptake mixture, near 1 for PRT patients who recovered."""
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2, uptake_prob=None)
+    p = pc.uptake_probabilities(fit, public_data, np.arange(2))
+    rec = public_data.records
+    arm = rec["arm"].values.astype(str)
+    assert p.shape == (2, len(arm))
+    np.testing.assert_array_equal(p[:, arm != "prt"], 1.0)
+    later = [str(v) for v in rec["visit"].values if str(v) not in ("eligibility", "t1")]
+    silent = arm == "prt"
+    for var in ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb"):  # every scored record
+        silent &= rec[var].sel(visit=later).isnull().all("visit").values
+    assert silent.any()
+    np.testing.assert_allclose(p[:, silent], public_data.protocols["prt"].uptake, atol=1e-9)
+    post = rec["pain_avg"].sel(visit="post").values
+    recovered = (arm == "prt") & (post <= 1)
+    unchanged = (arm == "prt") & (post >= rec["pain_avg"].sel(visit="t1").values)
+    assert recovered.sum() >= 20 and unchanged.sum() >= 3
+    assert np.median(p[:, recovered]) > 0.99
+    assert p[:, unchanged].mean() < p[:, recovered].mean() - 0.2
+    with pytest.raises(ValidationError, match="same patients"):
+        pc.uptake_probabilities(fit, public_data.subset(arms=["prt", "usual_care"]), [0])
+    # The recorded value is read as it is.
+    fit2 = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2, uptake_prob=0.25)
+    np.testing.assert_array_equal(pc.uptake_probabilities(fit2, public_data, [1]), 0.25)
 
 
 def test_leave_one_patient_out_reads_the_per_patient_log_likelihood(public_data, t1_pain):

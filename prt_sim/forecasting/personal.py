@@ -71,19 +71,6 @@ def _one_patient_data(data, patient: int, upto: str | None, copies: int):
     return sub, arm, [v for v in visits if upto is None or visits.index(v) <= visits.index(upto)]
 
 
-def _likelihood_fn(model, names):
-    """A compiled function (population values..., pain_z, edu_z, placebo_z) -> each agent's
-    log likelihood, from the model's own ``patient_loglik`` (constrained values in)."""
-    import pytensor
-    from pymc.logprob.utils import replace_rvs_by_values
-
-    (ll,) = replace_rvs_by_values(
-        [model["patient_loglik"]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
-    )
-    inputs = [model.rvs_to_values[model[n]] for n in (*names, *_EFFECTS)]
-    return pytensor.function(inputs, ll, on_unused_input="ignore")
-
-
 def forecast_patient(
     idata,
     data,
@@ -148,7 +135,11 @@ def forecast_patient(
         A fit that is not patient-level, an unknown patient or visit, a patient with no
         recorded pain at T1, or an out-of-range setting.
     """
-    from ..inference.patient_model import build_patient_model, patient_records
+    from ..inference.patient_model import (
+        build_patient_model,
+        likelihood_function,
+        patient_records,
+    )
     from ..inference.posterior import (
         fit_configuration,
         posterior_inputs,
@@ -187,7 +178,7 @@ def forecast_patient(
     parts = build_patient_model(sub, priors=priors, params=params0, spec=spec0,
                                 agent_seed=agent_seed)  # fmt: skip
     names = list(priors)
-    loglik = _likelihood_fn(parts.model, names)
+    loglik = likelihood_function(parts.model, names)
     recs = patient_records(sub, spec0, agent_seed)
     design = json.loads(idata.attrs["design"])
     if protocols is None:

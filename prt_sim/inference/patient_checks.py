@@ -17,6 +17,7 @@ the records and on each replay.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from .posterior import fit_configuration, posterior_inputs, simulate_arm, spaced
 __all__ = [
     "RESPONDER_CLASSES",
     "replay_patients",
+    "uptake_probabilities",
     "replay_summaries",
     "responder_table",
     "responder_check",
@@ -62,9 +64,11 @@ def replay_patients(
     For each of ``n_draws`` posterior draws (evenly spaced), every recorded patient is built
     from their recorded T1 questionnaires, chronicity and the draw's random effects
     (``pain_z``, ``edu_z``, ``placebo_z``), with the fit's fixed trait draws and a fresh
-    initial fluctuation; their arm's protocol is simulated with the draw's parameters (uptake,
-    attendance, adherence, flare-ups, day-to-day fluctuation and measurement noise all drawn);
-    each reading is kept only where the trial recorded it.
+    initial fluctuation. Whether the patient started treatment is drawn from their posterior
+    probability given their records (:func:`uptake_probabilities`), not from the arm's uptake:
+    a patient who recovered under PRT did start it. Their arm's protocol is then simulated
+    with the draw's parameters (attendance, adherence, flare-ups, day-to-day fluctuation and
+    measurement noise all drawn); each reading is kept only where the trial recorded it.
 
     Parameters
     ----------
@@ -124,6 +128,7 @@ def replay_patients(
         k: post[k].transpose("chain", "draw", "patient").values.reshape(total, n_pat)[flat]
         for k in ("pain_z", "edu_z", "placebo_z")
     }
+    took_up = uptake_probabilities(idata, data, flat)
     recorded = {k: np.isfinite(rec[k].values) for k in _READINGS if k in rec}
     out = {k: np.full((len(flat), n_pat, len(visits)), np.nan) for k in _READINGS}
     pids = np.arange(n_pat, dtype=np.uint64)
@@ -144,18 +149,23 @@ def replay_patients(
         )
         # Cohort broadcasts scalar fields to every patient; each arm is a selection of it.
         everyone = Cohort(traits, init, pids, meta={"source": "replay", "seed": dseed})
+        # Who started treatment, drawn from each patient's posterior probability given their
+        # records (a patient who recovered under PRT did start it).
+        u_up = uniform_matrix(np.uint64(derive_key(dseed, "uptake")), pids, np.arange(1))[0]
+        starts = u_up < took_up[k]
         for arm in arms:
-            idx = np.flatnonzero(pat_arm == arm)
-            if idx.size == 0:
-                continue
-            cohort = everyone[idx]
-            res = simulate_arm(cohort, data.protocols[arm], scale, horizon, dseed, params,
-                               sim_visits)  # fmt: skip
-            ins = res.instruments
-            for var in _READINGS:
-                if var in recorded:
-                    vals = ins[var].values.astype(float)
-                    out[var][k, idx] = np.where(recorded[var][idx], vals, np.nan)
+            for started in (True, False):
+                idx = np.flatnonzero((pat_arm == arm) & (starts == started))
+                if idx.size == 0:
+                    continue
+                protocol = dataclasses.replace(data.protocols[arm], uptake=float(started))
+                res = simulate_arm(everyone[idx], protocol, scale, horizon, dseed, params,
+                                   sim_visits)  # fmt: skip
+                ins = res.instruments
+                for var in _READINGS:
+                    if var in recorded:
+                        vals = ins[var].values.astype(float)
+                        out[var][k, idx] = np.where(recorded[var][idx], vals, np.nan)
     coords = {
         "draw": np.arange(len(flat)),
         "patient": np.asarray(fitted),
@@ -175,6 +185,57 @@ def replay_patients(
         provenance("replay_patients", seed, {"n_draws": len(flat), "data_source": data.source})
     )
     return ds
+
+
+def uptake_probabilities(idata, data, flat) -> np.ndarray:
+    """Each fitted patient's posterior probability of having started their arm's treatment,
+    given their records, per posterior draw: float64[len(flat), patient].
+
+    Read from the fit's ``uptake_prob``; fits made before it was recorded get it from the same
+    expression of their rebuilt model. 1 in arms whose uptake is 1.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A patient-level fit.
+    data : TrialData
+        The patient-level data it was fitted to.
+    flat : array of int
+        Flat (chain-major) draw indices.
+    """
+    post = idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    flat = np.asarray(flat, dtype=int)
+    n_pat = post.sizes["patient"]
+    if [int(p) for p in post["patient"].values] != [int(p) for p in data.records["patient"].values]:
+        raise ValidationError(
+            "data", data.source, "the patient-level data the fit was made with (same patients)"
+        )
+    if "uptake_prob" in post:
+        vals = post["uptake_prob"].transpose("chain", "draw", "patient").values
+        return vals.reshape(total, n_pat)[flat]
+    if all(p.uptake >= 1.0 for p in data.protocols.values()):
+        return np.ones((len(flat), n_pat))
+    import pytensor
+    from pymc.logprob.utils import replace_rvs_by_values
+
+    from .patient_model import build_patient_model
+
+    priors, params, spec = fit_configuration(idata)
+    cfg = _config(idata)
+    model = build_patient_model(data, priors=priors, params=params, spec=spec,
+                                max_dt=int(cfg.get("max_dt", 7)),
+                                agent_seed=int(cfg.get("agent_seed", 0))).model  # fmt: skip
+    (expr,) = replace_rvs_by_values(
+        [model["uptake_prob"]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
+    )
+    names = [rv.name for rv in model.free_RVs]
+    fn = pytensor.function(
+        [model.rvs_to_values[model[n]] for n in names], expr, on_unused_input="ignore"
+    )
+    chain, draw = flat // post.sizes["draw"], flat % post.sizes["draw"]
+    values = {n: post[n].values for n in names}
+    return np.stack([fn(*[values[n][c, d] for n in names]) for c, d in zip(chain, draw)])
 
 
 def _config(idata) -> dict[str, Any]:

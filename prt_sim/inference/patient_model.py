@@ -43,6 +43,7 @@ __all__ = [
     "PatientRecords",
     "patient_records",
     "UNTIMED_VISITS",
+    "likelihood_function",
 ]
 
 
@@ -108,6 +109,7 @@ def build_patient_model(
     spec: CohortSpec | None = None,
     max_dt: int = 7,
     agent_seed: int = 0,
+    trait_draws: dict | None = None,
 ) -> PatientModelParts:
     """Build the PyMC model of patient-level trial data, one surrogate agent per patient.
 
@@ -118,7 +120,14 @@ def build_patient_model(
     Normal around the agent's 7-day mean), TSK-11, PCS and Oswestry after T1 (beta-binomial
     sums on each instrument's integer range, overdispersed by the occasion noise), mind-brain
     attributions after T1 (Binomial of the coded causes). Whether a patient in an arm with uptake < 1 started treatment is unknown:
-    the likelihood mixes the treated and untreated trajectories with the uptake probability.
+    the likelihood mixes the treated and untreated trajectories with the uptake probability,
+    and ``uptake_prob`` records each patient's posterior probability of having started.
+
+    The traits that are not random effects (initial safety, pain floor, adherence, ...) come
+    from scrambled Sobol points seeded by ``agent_seed`` (:func:`patient_records`), unless
+    ``trait_draws`` gives them (the ``std`` of :class:`PatientRecords`, one value per patient
+    of ``data``): the integrated leave-one-out scores candidates that keep a fitted patient's
+    own trait draws.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -136,6 +145,14 @@ def build_patient_model(
     spec = spec or CohortSpec()
     pr = patient_records(data, spec, agent_seed)
     rec, visits, base_values, std = pr.records, pr.visits, pr.baseline, pr.std
+    if trait_draws is not None:
+        n = rec.sizes["patient"]
+        for k, v in trait_draws.items():
+            if np.shape(v) not in ((), (n,)):
+                raise ValidationError(
+                    f"trait_draws[{k!r}]", np.shape(v), f"one value per patient ({n})"
+                )
+        std = dict(trait_draws)
     arms = tuple(data.arms)
     protocols = dict(data.protocols)
     grid = build_grid(protocols, visits, max_dt=max_dt)
@@ -213,14 +230,18 @@ def build_patient_model(
             ll = ll + pt.where(m_, llv, 0.0)
         per_agent = ll.sum(axis=1)
         total = per_agent[:n_pat]
+        took_up = pt.ones(n_pat)
         if len(mix_idx):
             up = np.array([grid.uptake[a] for a in pat_arm[mix_idx]])
-            mixed = pm.math.logaddexp(
-                np.log(up) + per_agent[:n_pat][mix_idx], np.log1p(-up) + per_agent[n_pat:]
-            )
+            treated = np.log(up) + per_agent[:n_pat][mix_idx]
+            mixed = pm.math.logaddexp(treated, np.log1p(-up) + per_agent[n_pat:])
             total = pt.set_subtensor(total[mix_idx], mixed)
+            took_up = pt.set_subtensor(took_up[mix_idx], pt.exp(treated - mixed))
         pm.Potential("loglik", total.sum())
         pm.Deterministic("patient_loglik", total, dims="patient")
+        # P(the patient started their arm's treatment | their records): the replay of the
+        # fitted patients draws uptake from it, not from the arm's prior uptake.
+        pm.Deterministic("uptake_prob", took_up, dims="patient")
         by_arm = [np.flatnonzero(agent_arm[:n_pat] == a) for a in range(len(arms))]
         pm.Deterministic(
             "pred_pain_mean",
@@ -236,3 +257,18 @@ def build_patient_model(
     parts.patients = rec["patient"].values
     parts.mixture_arms = mix_arms
     return parts
+
+
+def likelihood_function(model, names):
+    """A compiled function of a patient-level model: (population values in ``names`` order,
+    then ``pain_z``, ``edu_z``, ``placebo_z`` arrays over patients) -> each patient's log
+    likelihood (``patient_loglik``, uptake mixture included; constrained values in). Scores
+    candidate patients for personalized forecasts and the integrated leave-one-out."""
+    import pytensor
+    from pymc.logprob.utils import replace_rvs_by_values
+
+    (ll,) = replace_rvs_by_values(
+        [model["patient_loglik"]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
+    )
+    inputs = [model.rvs_to_values[model[n]] for n in (*names, "pain_z", "edu_z", "placebo_z")]
+    return pytensor.function(inputs, ll, on_unused_input="ignore")

@@ -143,6 +143,24 @@ class Prior:
         hi = dist.cdf(self.upper) if self.upper is not None else 1.0
         return dist.ppf(lo + (hi - lo) * rng.random(size))  # inverse CDF within the bounds
 
+    def logpdf(self, x) -> np.ndarray:
+        """Log density at ``x`` (numpy), truncated to the bounds (-inf outside them)."""
+        from scipy import stats
+
+        x = np.asarray(x, dtype=float)
+        if self.family in ("normal", "truncnormal"):
+            dist = stats.norm(self.a, self.b)
+        elif self.family == "lognormal":
+            dist = stats.lognorm(self.b, scale=self.a)
+        else:
+            dist = stats.beta(self.a, self.b)
+        lo = -np.inf if self.lower is None else self.lower
+        hi = np.inf if self.upper is None else self.upper
+        mass = dist.cdf(hi) - dist.cdf(lo)
+        inside = (x >= lo) & (x <= hi)
+        with np.errstate(divide="ignore"):
+            return np.where(inside, dist.logpdf(x) - np.log(mass), -np.inf)
+
     def describe(self) -> str:
         """Human-readable form, e.g. ``LogNormal(median 0.12, log-SD 0.75)``."""
         if self.family == "normal":
