@@ -23,7 +23,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
-from ..errors import ValidationError, check_int
+from ..errors import check_int
 from ..io import provenance
 from ..model.rng import check_seed, derive_key, uniform_matrix
 
@@ -91,24 +91,16 @@ def integrated_log_likelihood(
     """
     import arviz as az
 
+    from .patient_checks import check_patient_fit
     from .patient_model import build_patient_model, likelihood_function, patient_records
     from .posterior import fit_configuration, spaced_draws
 
     n_draws = check_int("n_draws", n_draws, 2, 100_000)
     n_effects = check_int("n_effects", n_effects, 8, 4096)
     seed = check_seed(seed)
-    if data.level != "patient":
-        raise ValidationError("data.level", data.level, "'patient' (the fitted records)")
+    check_patient_fit(idata, data)
     post = idata.posterior
-    if "pain_z" not in post:
-        raise ValidationError(
-            "idata.posterior", "no pain_z", "a patient-level fit (per-patient random effects)"
-        )
     patients = data.records["patient"].values
-    if [int(p) for p in post["patient"].values] != [int(p) for p in patients]:
-        raise ValidationError(
-            "data", data.source, "the patient-level data the fit was made with (same patients)"
-        )
     priors, params, spec = fit_configuration(idata)
     cfg = json.loads(idata.attrs["config"])
     n_pat = len(patients)

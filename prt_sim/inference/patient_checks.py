@@ -36,6 +36,7 @@ from .posterior import fit_configuration, posterior_inputs, simulate_arm, spaced
 
 __all__ = [
     "RESPONDER_CLASSES",
+    "check_patient_fit",
     "replay_patients",
     "uptake_probabilities",
     "replay_summaries",
@@ -54,6 +55,23 @@ __all__ = [
 #: observed at both visits.
 RESPONDER_CLASSES = ("both", "post_only", "m12_only", "neither")
 _READINGS = ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb")
+
+
+def check_patient_fit(idata, data) -> None:
+    """Refuse what a patient-level check cannot use: data that are not patient records, a fit
+    without per-patient random effects, or records of other patients than the fit's (each
+    error names the field and what is allowed)."""
+    if data.level != "patient":
+        raise ValidationError("data.level", data.level, "'patient' (the fitted records)")
+    post = idata.posterior
+    if "pain_z" not in post:
+        raise ValidationError(
+            "idata.posterior", "no pain_z", "a patient-level fit (per-patient random effects)"
+        )
+    if [int(p) for p in post["patient"].values] != [int(p) for p in data.records["patient"].values]:
+        raise ValidationError(
+            "data", data.source, "the patient-level data the fit was made with (same patients)"
+        )
 
 
 def replay_patients(
@@ -95,22 +113,13 @@ def replay_patients(
 
     n_draws = check_int("n_draws", n_draws, 1, 100_000)
     seed = check_seed(seed)
-    if data.level != "patient":
-        raise ValidationError("data.level", data.level, "'patient' (the fitted records)")
+    check_patient_fit(idata, data)
     post = idata.posterior
-    if "pain_z" not in post:
-        raise ValidationError(
-            "idata.posterior", "no pain_z", "a patient-level fit (per-patient random effects)"
-        )
     _, _, spec = fit_configuration(idata)
     agent_seed = int(_config(idata).get("agent_seed", 0))
     pr = patient_records(data, spec, agent_seed)
     rec, visits = pr.records, pr.visits
     fitted = [int(p) for p in post["patient"].values]
-    if fitted != [int(p) for p in rec["patient"].values]:
-        raise ValidationError(
-            "data", data.source, "the patient-level data the fit was made with (same patients)"
-        )
     arms = list(data.arms)
     pat_arm = np.array([str(a) for a in rec["arm"].values])
     start = min(
@@ -207,10 +216,7 @@ def uptake_probabilities(idata, data, flat) -> np.ndarray:
     total = post.sizes["chain"] * post.sizes["draw"]
     flat = np.asarray(flat, dtype=int)
     n_pat = post.sizes["patient"]
-    if [int(p) for p in post["patient"].values] != [int(p) for p in data.records["patient"].values]:
-        raise ValidationError(
-            "data", data.source, "the patient-level data the fit was made with (same patients)"
-        )
+    check_patient_fit(idata, data)
     if "uptake_prob" in post:
         vals = post["uptake_prob"].transpose("chain", "draw", "patient").values
         return vals.reshape(total, n_pat)[flat]
