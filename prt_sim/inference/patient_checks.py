@@ -222,23 +222,15 @@ def uptake_probabilities(idata, data, flat) -> np.ndarray:
         return vals.reshape(total, n_pat)[flat]
     if all(p.uptake >= 1.0 for p in data.protocols.values()):
         return np.ones((len(flat), n_pat))
-    import pytensor
-    from pymc.logprob.utils import replace_rvs_by_values
-
-    from .patient_model import build_patient_model
+    from .patient_model import build_patient_model, likelihood_function
 
     priors, params, spec = fit_configuration(idata)
     cfg = _config(idata)
     model = build_patient_model(data, priors=priors, params=params, spec=spec,
                                 max_dt=int(cfg.get("max_dt", 7)),
                                 agent_seed=int(cfg.get("agent_seed", 0))).model  # fmt: skip
-    (expr,) = replace_rvs_by_values(
-        [model["uptake_prob"]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
-    )
-    names = [rv.name for rv in model.free_RVs]
-    fn = pytensor.function(
-        [model.rvs_to_values[model[n]] for n in names], expr, on_unused_input="ignore"
-    )
+    fn = likelihood_function(model, list(priors), var="uptake_prob")
+    names = [*priors, "pain_z", "edu_z", "placebo_z"]
     chain, draw = flat // post.sizes["draw"], flat % post.sizes["draw"]
     values = {n: post[n].values for n in names}
     return np.stack([fn(*[values[n][c, d] for n in names]) for c, d in zip(chain, draw)])

@@ -259,16 +259,18 @@ def build_patient_model(
     return parts
 
 
-def likelihood_function(model, names):
+def likelihood_function(model, names, var: str = "patient_loglik"):
     """A compiled function of a patient-level model: (population values in ``names`` order,
-    then ``pain_z``, ``edu_z``, ``placebo_z`` arrays over patients) -> each patient's log
-    likelihood (``patient_loglik``, uptake mixture included; constrained values in). Scores
-    candidate patients for personalized forecasts and the integrated leave-one-out."""
+    then ``pain_z``, ``edu_z``, ``placebo_z`` arrays over patients) -> the per-patient
+    deterministic ``var`` (default each patient's log likelihood, ``patient_loglik``, uptake
+    mixture included; ``"uptake_prob"``: the probability of having started; constrained values
+    in). Scores candidate patients for personalized forecasts and the integrated leave-one-out,
+    and recomputes ``uptake_prob`` for fits made before it was recorded."""
     import pytensor
     from pymc.logprob.utils import replace_rvs_by_values
 
-    (ll,) = replace_rvs_by_values(
-        [model["patient_loglik"]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
+    (out,) = replace_rvs_by_values(
+        [model[var]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
     )
     inputs = [model.rvs_to_values[model[n]] for n in (*names, "pain_z", "edu_z", "placebo_z")]
-    return pytensor.function(inputs, ll, on_unused_input="ignore")
+    return pytensor.function(inputs, out, on_unused_input="ignore")
