@@ -1,10 +1,11 @@
 """Lesson 5: How long do PRT's gains last? It depends on what the treatment changed in memory.
 
 The question: the trial stopped at 12 months; what follows depends on how learned safety is
-stored. prt_sim has four answers (docs/mechanisms.md, docs/model.md 4b), each the same daily
+stored. prt_sim has five answers (docs/mechanisms.md, docs/model.md 4b), each the same daily
 update with terms switched on or off: inhibition (safety fades with avoidance and flares),
 consolidation (practised safety moves into a trace that forgets 10x slower), schema_update (no
-forgetting; only flares read as damage pull back), fear_mediated (pain read through fear). We
+forgetting; only flares read as damage pull back), fear_mediated (pain read through fear),
+natural_course (inhibition, and each patient's schema drifts their own way, treated or not). We
 run PRT and usual care for 5 years under each with FIXED ILLUSTRATIVE parameters (defaults plus
 each mechanism's own default, its prior median; not fitted), then print what the real
 comparison of patient-level fits (PSIS-LOO, stacking; docs/mechanisms.json) concluded.
@@ -15,7 +16,8 @@ trial's 12 months and fan out after them (shaded): the trial can hardly tell the
 consolidation usual care improves too; the fitted mechanisms differ less than these
 illustrative ones (the printout sets each beside its fitted 5-year forecast).
 
-Try: ``--mechanisms inhibition consolidation``, the two the comparison could not separate.
+Try: ``--mechanisms inhibition natural_course``: the same memory with and without each
+patient's own drift; what does a drift of mean 0 do to usual care's pain-free share?
 
 Run with ``python examples/05_how_long_gains_last.py [output_folder] [options]`` (about 10 s;
 the very first run also compiles the simulator, about 30 s).
@@ -75,7 +77,6 @@ try:
             curves[name, arm] = (100 * s["pain_free"].values, s["pain_avg_mean"].values)
 except ps.PrtSimError as e:
     raise SystemExit(f"error: {e}") from None
-
 # 2. The real comparison (patient-level fits, about an hour): read, never rerun here.
 try:
     comp = json.loads(args.comparison.read_text())
@@ -83,7 +84,8 @@ except (OSError, ValueError):
     comp = None
 fits = comp["mechanisms"] if comp else {}
 key = comp.get("stacking_from", "comparison") if comp else "comparison"  # the weights used
-weights = {m: c["weight"] for m, c in comp[key].items()} if comp else {}
+# the stacked forecast's weights (converged fits only)
+weights = (comp.get("stacking_weights") or {m: c["weight"] for m, c in comp[key].items()}) if comp else {}  # fmt: skip
 
 # 3. What was found.
 d = default
@@ -108,7 +110,7 @@ else:
     behind = "; ".join(f"{m} {c['elpd_diff']:.1f} ± {c['dse']:.1f} behind" + (
         " (under 2 SE: no clear difference)" if c["elpd_diff"] < 2 * c["dse"] else "")
         for m, c in rows[1:])  # fmt: skip
-    stack = ", ".join(f"{m} {c['weight']:.2f}" for m, c in rows)
+    stack = ", ".join(f"{m} {weights.get(m, c['weight']):.2f}" for m, c in rows)
     print(f"Model comparison (PSIS-LOO, patient-level fits{', random effects integrated out' if key != 'comparison' else ''}, prt_sim {comp['prt_sim_version']}): "
           f"{rows[0][0]} predicts left-out patients best; {behind}. "
           f"Stacking weights: {stack}.")  # fmt: skip
@@ -118,9 +120,9 @@ else:
            for m, f in fits.items() if not f["converged"]]  # fmt: skip
     print(f"Caveats: Pareto k > 0.7 for {min(ks)}-{max(ks)} of the {N} patients per fit"
           + (", so these LOO estimates are unreliable" if max(ks) > N // 10 else "")
-          + f"; not converged: {', '.join(bad) or 'none'}. Stacking picks the mix that predicts "
-          "best, so close mechanisms can get no weight: read the elpd differences and their "
-          "SEs, not the weights alone.")  # fmt: skip
+          + f"; not converged (so not stacked): {', '.join(bad) or 'none'}. Stacking picks the "
+          "mix that predicts best, so close mechanisms can get no weight: read the elpd "
+          "differences and their SEs, not the weights alone.")  # fmt: skip
 
 # 4. The figure: one colour per mechanism, solid PRT, dashed usual care.
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")

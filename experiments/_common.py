@@ -20,6 +20,22 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def mechanism_list(text: str, ap: argparse.ArgumentParser) -> list[str]:
+    """The mechanisms named by ``--mechanisms a,b`` (each one of ``prt_sim.mechanism_names()``
+    or a ``+`` combination), or a parser error that names the bad one and what is allowed."""
+    import prt_sim as ps
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        ap.error(f"--mechanisms: at least one of {', '.join(ps.mechanism_names())}")
+    for m in names:
+        try:
+            ps.mechanism(m)
+        except ps.PrtSimError as e:
+            ap.error(f"--mechanisms: {e}")
+    return names
+
+
 def parse(name: str, doc: str) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "out" / "experiments" / name),

@@ -44,6 +44,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import numpy as np  # noqa: E402
+from _common import mechanism_list  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
@@ -54,7 +55,7 @@ from prt_sim.io import replace_block, to_jsonable, write_json, write_text  # noq
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
-VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated")
+VARIANTS = ps.mechanism_names()
 YEARS = (1, 2, 3, 5)
 POST_VISITS = ("post", "m1", "m2", "m3", "m6", "m12")
 
@@ -120,7 +121,9 @@ def fit_or_reuse(tm, label: str, args):
     draws = args.draws if args.quick else DRAWS.get(label, args.draws)
     if saved.exists():
         try:
-            idata = tm.load_fit(saved)
+            # A fit of an earlier version is reused only if this version reproduces its log
+            # density at its draws (TrialModel.load_fit); it is then stamped and written back.
+            idata = tm.load_fit(saved, upgrade=True)
             made = tuple(int(idata.attrs[k]) for k in ("draws", "tune", "chains", "seed"))
             if made != (draws, args.tune, args.chains, args.seed):
                 raise ps.DifferentModelError(f"sampled with (draws, tune, chains, seed) {made}")
@@ -254,9 +257,7 @@ def main() -> int:
     args.nc_draws, args.nc_patients = (4, 100) if q else (50, 500)
     args.loo_draws, args.loo_effects = (20, 16) if q else (400, 128)
     args.horizon = 1.0 if q else 5.0
-    names = [n.strip() for n in args.mechanisms.split(",") if n.strip()]
-    for n in names:
-        ps.mechanism(n)  # a clear error for an unknown name, before any work
+    names = mechanism_list(args.mechanisms, ap)  # a clear error before any work
     out_dir = Path(args.out)
     ps.io.check_output_dir(out_dir, "--out")
     Path(args.save).mkdir(parents=True, exist_ok=True)
@@ -302,9 +303,18 @@ def main() -> int:
         "comparison": sum(results[n]["loo"]["pareto_k_gt_0.7"] for n in names),
     }
     stacking_from = min(bad, key=lambda k: (bad[k], k != "comparison_integrated"))
-    chosen = comparison_integrated if stacking_from == "comparison_integrated" else comparison
-    weights = {n: chosen[n]["weight"] for n in names}
-    stacked = ps.forecasting.stack_forecasts(forecasts, weights, n_draws=args.forecast_draws)
+    # Only converged fits are stacked: a fit that is not converged is compared (and marked)
+    # but does not weigh in the stacked forecast (rule set before the first unconverged fit).
+    stacked_names = [n for n in names if results[n]["converged"]] or names
+    sets = int_loos if stacking_from == "comparison_integrated" else loos
+    weights = {n: 0.0 for n in names}
+    weights.update({n: c["weight"] for n, c in table({n: sets[n] for n in stacked_names}).items()}
+                   if len(stacked_names) > 1 else {stacked_names[0]: 1.0})  # fmt: skip
+    stacked = ps.forecasting.stack_forecasts(
+        {n: forecasts[n] for n in stacked_names},
+        {n: weights[n] for n in stacked_names},
+        n_draws=args.forecast_draws,
+    )
     summary = {
         "prt_sim_version": ps.__version__,
         "seed": args.seed,
@@ -327,6 +337,8 @@ def main() -> int:
         "comparison": comparison,
         "comparison_integrated": comparison_integrated,
         "stacking_from": stacking_from,
+        "stacking_weights": weights,
+        "stacked_mechanisms": stacked_names,
         "unreliable_k": bad,
         "stacked_forecast": _forecast_table(stacked),
         "reconcile": reconcile,
@@ -410,7 +422,13 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
                       f"{v}" for k, v in s["unreliable_k"].items())
           + f". The stacking weights of the stacked forecast are the "
           f"{'integrated' if s['stacking_from'] == 'comparison_integrated' else 'conditional'} "
-          "comparison's (the one with fewer).", "",
+          "comparison's (the one with fewer), over the converged fits only ("
+          + ", ".join(f"{n} {s['stacking_weights'][n]:.2f}" for n in names)
+          + (""
+             if len(s["stacked_mechanisms"]) == len(names)
+             else "; not converged, so not stacked: "
+             + ", ".join(n for n in names if n not in s["stacked_mechanisms"]))
+          + ").", "",
           "| mechanism | elpd_loo | elpd diff | SE of diff | p_loo | stacking weight | "
           "k > 0.7 | k > 1 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for n, c in sorted(s["comparison"].items(), key=lambda kv: kv[1]["rank"]):
@@ -629,8 +647,7 @@ def forecast_block(s: dict) -> str:
     tables = {n: m["forecast"] for n, m in s["mechanisms"].items()}
     tables["stacked"] = s["stacked_forecast"]
     for n, t in tables.items():
-        chosen = s[s.get("stacking_from", "comparison")]
-        w = chosen[n]["weight"] if n in chosen else 1.0
+        w = s["stacking_weights"].get(n, 1.0)
         for arm, by_year in t.items():
             c = by_year["5"]
             L.append(f"| {n} | {w:.2f} | {arm} | {_iv(c['mean_pain'])} | "

@@ -32,6 +32,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import numpy as np  # noqa: E402
+from _common import mechanism_list  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.forecasting import forecast  # noqa: E402
@@ -149,10 +150,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.draws, args.patients = 4, 100
-    names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
-    bad = [m for m in names if m not in ps.mechanism_names()]
-    if bad:
-        raise SystemExit(f"error: --mechanisms {bad[0]!r}: allowed {list(ps.mechanism_names())}")
+    names = mechanism_list(args.mechanisms, ap)
     t0 = time.perf_counter()
     try:
         data = ps.data.load_ashar2022(args.data)

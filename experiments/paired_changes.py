@@ -32,6 +32,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
+from _common import mechanism_list  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
@@ -40,7 +41,7 @@ from prt_sim.io import replace_block, write_json  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ("eligibility", "t1", "week1", "week2", "week3", "week4", "post",
          "m1", "m2", "m3", "m6", "m12")  # fmt: skip
-MECHANISMS = ("inhibition", "consolidation", "schema_update", "fear_mediated")
+MECHANISMS = ps.mechanism_names()
 
 
 def paired_change(pain: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -198,10 +199,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="4 replays, no docs written")
     args = ap.parse_args()
-    mechs = [m for m in args.mechanisms.split(",") if m]
-    for m in mechs:
-        if m not in ps.mechanism_names():
-            ap.error(f"--mechanisms: {m!r} is not one of {', '.join(ps.mechanism_names())}")
+    mechs = mechanism_list(args.mechanisms, ap)
     if args.quick:
         args.n_draws = 4
     t0 = time.perf_counter()

@@ -34,6 +34,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
+from _common import mechanism_list  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference.prior_sensitivity import (  # noqa: E402
@@ -44,7 +45,7 @@ from prt_sim.inference.prior_sensitivity import (  # noqa: E402
 from prt_sim.io import replace_block, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MECHANISMS = ("inhibition", "consolidation", "schema_update", "fear_mediated")
+MECHANISMS = ps.mechanism_names()
 
 
 def measure(name: str, data, path: Path, n_draws: int, seed: int) -> dict:
@@ -151,10 +152,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="40 draws, no docs written")
     args = ap.parse_args()
-    mechs = [m for m in args.mechanisms.split(",") if m]
-    for m in mechs:
-        if m not in ps.mechanism_names():
-            ap.error(f"--mechanisms: {m!r} is not one of {', '.join(ps.mechanism_names())}")
+    mechs = mechanism_list(args.mechanisms, ap)
     if args.quick:
         args.n_draws = 40
     t0 = time.perf_counter()

@@ -43,7 +43,7 @@ from scipy import stats  # noqa: E402
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference.grid import build_grid  # noqa: E402
 from prt_sim.inference.patient_checks import uptake_probabilities  # noqa: E402
-from prt_sim.inference.patient_model import patient_records  # noqa: E402
+from prt_sim.inference.patient_model import patient_records, random_effects  # noqa: E402
 from prt_sim.inference.posterior import (  # noqa: E402
     fit_configuration,
     posterior_inputs,
@@ -88,7 +88,7 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
     inputs = posterior_inputs(idata, flat)
     effects_all = {
         k: post[k].transpose("chain", "draw", "patient").values.reshape(-1, n_pat)[flat]
-        for k in ("pain_z", "edu_z", "placebo_z")
+        for k in random_effects(idata)
     }
     took_up = uptake_probabilities(idata, data, flat)
     grid = build_grid(dict(data.protocols), visits, daily=True)

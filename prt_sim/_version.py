@@ -11,9 +11,9 @@ from __future__ import annotations
 
 __all__ = ["__version__", "MODEL_FINGERPRINT", "model_fingerprint", "MODEL_SOURCES"]
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "3488a3a47f183126"
+MODEL_FINGERPRINT = "8fdbefb664e21210"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 

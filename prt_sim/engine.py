@@ -77,6 +77,7 @@ DAILY_VARS = (
     "expectancy",
     "flare",
     "consolidated",
+    "course",
 )
 #: Latent variables that can be recorded at a visit (:attr:`Observations.latent_rows` indexes
 #: this tuple).
@@ -90,6 +91,7 @@ LATENT_VARS = (
     "safety",
     "expectancy",
     "consolidated",
+    "course",
 )
 _N_Q = len(QUESTIONNAIRES)
 
@@ -177,7 +179,9 @@ def _latent_value(k, b, week, s, p):
         return s.safety
     if k == 7:
         return s.expectancy
-    return s.consolidated
+    if k == 8:
+        return s.consolidated
+    return s.course
 
 
 # In the parallel kernels every array is taken out of its named tuple before ``prange``: numba
@@ -242,7 +246,7 @@ def _patient(patients, cal, draws, i, t0, t1, daily, record, count):
             b = belief(s, x)
             # in the order of DAILY_VARS
             row = (today, b, s.fear, s.catastrophizing, s.avoidance, s.safety, s.expectancy,
-                   s_new.flare, s.consolidated)  # fmt: skip
+                   s_new.flare, s.consolidated, s.course)  # fmt: skip
             for k in range(len(row)):
                 daily[i, k, t] = row[k]
         s = s_new

@@ -76,6 +76,8 @@ def random_state(rng: np.random.Generator, n: int) -> State:
     for name, (lo, hi) in STATE_RANGES.items():
         if name == "fluctuation":
             vals.append(rng.normal(0.0, 3.0, n))
+        elif name == "course":
+            vals.append(rng.normal(0.0, 1.0, n))
         else:
             vals.append(_uniform_with_edges(rng, lo, hi, n))
     return State(*vals)

@@ -13,8 +13,8 @@ from prt_sim.model.mechanisms import mechanism
 from prt_sim.model.params import DynParams
 
 #: Every mechanism, and a combination (the adjoint has one branch per switch).
-VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated",
-            "consolidation+fear_mediated")  # fmt: skip
+VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated", "natural_course",
+            "consolidation+fear_mediated", "consolidation+fear_mediated+natural_course")  # fmt: skip
 N_S = len(State._fields)
 
 
@@ -29,6 +29,8 @@ def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibitio
         rng.normal(),
         rng.uniform(0.0, 0.4),
         rng.uniform(0.0, 0.5) if variant.startswith("consolidation") else 0.0,
+        # schema * exp(course) stays below its cap of 1 (schema <= 1 below)
+        rng.uniform(-0.6, -0.05) if "natural_course" in variant else 0.0,
     )
     x = Traits(
         rng.uniform(0.5, 1.0),
@@ -41,6 +43,7 @@ def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibitio
         rng.uniform(0.2, 0.9),
         rng.uniform(0.05, 0.5),
         rng.uniform(0.5, 20.0),
+        rng.normal(0.0, 0.5) if "natural_course" in variant else 0.0,
     )
     d = Drive(
         rng.uniform(0, 1.5), rng.uniform(0, 1.5), float(rng.integers(0, 2)), rng.uniform(0, 0.1), dt

@@ -8,6 +8,7 @@ imported from their files here.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
+    # Run as `python experiments/NAME.py`, a script finds experiments/_common.py beside it.
+    if str(ROOT / "experiments") not in sys.path:
+        sys.path.insert(0, str(ROOT / "experiments"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

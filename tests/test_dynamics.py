@@ -90,6 +90,8 @@ def _state_strategy():
     for name, (lo, hi) in STATE_RANGES.items():
         if name == "fluctuation":
             fields.append(bounded_floats(-20.0, 20.0))
+        elif name == "course":
+            fields.append(bounded_floats(-5.0, 5.0))
         else:
             fields.append(bounded_floats(lo, hi))
     return st.tuples(*fields).map(lambda v: State(*v))
@@ -154,6 +156,7 @@ def _patients(n, **overrides):
         "adherence": 1.0,
         "placebo_response": 0.2,
         "chronicity": 5.0,
+        "drift": 0.0,
     }
     s = {
         "safety": 0.3,
@@ -164,6 +167,7 @@ def _patients(n, **overrides):
         "fluctuation": 0.0,
         "flare": 0.0,
         "consolidated": 0.0,
+        "course": 0.0,
     }
     for k, v in overrides.items():
         (t if k in t else s)[k] = v

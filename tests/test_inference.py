@@ -21,10 +21,10 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 QUIET = ps.ModelParams(fluct_sd=0.0, flare_rate=0.0)
 
 
-def _deterministic_cohort(n, seed=5):
+def _deterministic_cohort(n, seed=5, params=QUIET):
     """Adherent patients with no selection shift: the simulator's draws become certain."""
     c = ps.Cohort.from_trial_baseline(
-        n, seed=seed, params=QUIET, spec=ps.CohortSpec(entry_shift=0.0)
+        n, seed=seed, params=params, spec=ps.CohortSpec(entry_shift=0.0)
     )
     traits = c.traits._replace(adherence=np.ones(n))
     return ps.Cohort(traits, c.state, c.patient_id, c.baseline)
@@ -50,7 +50,9 @@ def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol, variant
     quiet = ps.mechanism(variant).params(
         QUIET.replace(consolidation_rate=0.03 * ("consolidation" in variant))
     )
-    cohort = _deterministic_cohort(12)
+    cohort = _deterministic_cohort(12, params=quiet)
+    if "natural_course" in variant:
+        assert np.std(cohort.traits.drift) > 0.05  # the drift is exercised
     res = simulate_visits(
         cohort,
         protocol,
@@ -81,6 +83,7 @@ def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol, variant
         (3, "avoidance"),
         (4, "expectancy"),
         (7, "consolidated"),
+        (8, "course"),
     ):
         np.testing.assert_allclose(vstate[k], lat[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
 

@@ -23,7 +23,10 @@ def test_every_mechanism_and_a_combination_resolve():
         assert mechanism(name).name == name
     m = mechanism(" fear_mediated + consolidation ")
     assert m.name == "consolidation+fear_mediated"  # canonical order
-    assert m.fixed == {} and set(m.free) == {"consolidation_rate", "fear_threat_weight"}
+    assert m.fixed == {"drift_sd": 0.0}  # no natural course unless named
+    assert set(m.free) == {"consolidation_rate", "fear_threat_weight"}
+    n = mechanism("natural_course+schema_update")
+    assert n.name == "schema_update+natural_course" and n.free == {"drift_sd": 0.2}
     s = mechanism("schema_update")
     assert s.fixed["safety_decay"] == 0.0 and s.fixed["fear_threat_weight"] == 0.0
 
@@ -88,10 +91,44 @@ def test_fear_mediated_threat_follows_fear():
     from prt_sim.model.dynamics import State, threat
 
     p = mechanism("fear_mediated").params(ps.ModelParams(fear_threat_weight=1.0)).to_tuple()
-    s = State(0.1, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0)
+    s = State(0.1, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0)
     low, high = threat(0.6, s, p), threat(0.6, s._replace(fear=0.6), p)
     assert high > low  # same belief, more fear: more threat
     assert threat(0.1, s, p) == pytest.approx(threat(0.9, s, p))  # belief no longer read
+
+
+def test_natural_course_moves_untreated_patients_each_their_own_way():
+    """Usual care over 4 years, same patients and shocks: without a natural course each
+    patient's schema stays where it was; with one, the schemas drift apart (mean drift 0)
+    and so does pain, while every other trait is unchanged."""
+    inh = _course("inhibition", years=4.0)
+    nat = _course("natural_course", years=4.0, drift_sd=0.3)
+    assert float(np.abs(inh.latent["course"]).max()) == 0.0
+    course = nat.latent["course"].sel(visit="late").values
+    # 4 years x drift_sd 0.3: SD 1.2 log units, mean 0 (400 patients)
+    assert 1.0 < course.std() < 1.4 and abs(course.mean()) < 0.2
+    c_inh = ps.Cohort.from_trial_baseline(400, seed=3, params=mechanism("inhibition").params())
+    c_nat = ps.Cohort.from_trial_baseline(
+        400, seed=3, params=mechanism("natural_course").params(ps.ModelParams(drift_sd=0.3))
+    )
+    for f in c_inh.traits._fields:
+        if f != "drift":
+            np.testing.assert_array_equal(getattr(c_inh.traits, f), getattr(c_nat.traits, f))
+    assert float(np.abs(c_inh.traits.drift).max()) == 0.0
+    assert 0.25 < float(np.std(c_nat.traits.drift)) < 0.35
+
+
+def test_natural_course_spreads_untreated_pain_over_years():
+    def spread(variant, **over):
+        params = mechanism(variant).params(ps.ModelParams(**over))
+        cohort = ps.Cohort.from_trial_baseline(400, seed=4, params=params)
+        visits = (ps.Visit("start", 30), ps.Visit("late", 30 + 4 * 365))
+        res = ps.simulate(cohort, ps.protocols.UsualCare(), horizon_days=visits[-1].day,
+                          seed=4, params=params, visits=visits, record="visits")  # fmt: skip
+        b = res.latent["belief"]
+        return float((b.sel(visit="late") - b.sel(visit="start")).std())
+
+    assert spread("natural_course", drift_sd=0.3) > 2.0 * spread("inhibition")
 
 
 # -- fitting under a mechanism ------------------------------------------------------------------

@@ -133,9 +133,11 @@ def test_patient_level_gradient_matches_finite_differences(public_data):
         arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
-    # the default priors on 12 patients: the same graph as the full public fit's (so the same
-    # compiled C code), covering the skeleton, the observation models and the uptake mixture
-    m = ps.TrialModel(small, level="patient").model
+    # the default priors on 12 patients under the natural course (the inhibition graph plus
+    # the drift's spread and random effect), covering the skeleton and its trait gradient, the
+    # observation models and the uptake mixture
+    m = ps.TrialModel(small, level="patient", mechanism="natural_course").model
+    assert {"drift_sd_log__", "drift_z"} <= {v.name for v in m.value_vars}
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
@@ -199,6 +201,53 @@ def test_load_refuses_a_fit_of_another_version_or_a_tampered_configuration(tmp_p
         other.load_fit(ok)
 
 
+def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(tmp_path):
+    """A fit written by an earlier version (its configuration without a parameter added since)
+    loads through load_fit when this version's log density equals the recorded one at its
+    draws, is stamped (and written back with upgrade=True); a recorded density that this
+    version does not give back (the equations changed) is refused."""
+    import arviz as az
+    import xarray as xr
+
+    from prt_sim.io import provenance
+
+    tm = ps.TrialModel(published_ashar2022(), n_agents=4)
+    logp = tm.model.compile_logp()
+    rng = np.random.default_rng(0)
+    start = tm.model.initial_point()
+    points = [{k: v + rng.normal(0, 0.1, np.shape(v)) for k, v in start.items()} for _ in range(3)]
+    post = xr.Dataset({
+        k: (("chain", "draw", *(f"{k}_{i}" for i in range(np.ndim(v)))),
+            np.stack([p[k] for p in points])[None])
+        for k, v in start.items()
+    })  # fmt: skip
+    recorded = np.array([[logp(p) for p in points]])
+    cfg = tm.config()
+    del cfg["params"]["drift_sd"]  # written before the natural course existed
+
+    def old_fit(name, logp_values):
+        idata = az.InferenceData(
+            posterior=post, sample_stats=xr.Dataset({"logp": (("chain", "draw"), logp_values)})
+        )
+        idata.attrs.update(provenance("fit", 1, cfg) | {"prt_sim_version": "0.3.0"})
+        return tm.save(idata, tmp_path / name)
+
+    same = old_fit("same.nc", recorded)
+    with pytest.raises(ps.DifferentModelError, match="prt_sim 0.3.0"):
+        ps.TrialModel.load(same)
+    got = tm.load_fit(same, upgrade=True)
+    check = json.loads(got.attrs["verified_from"])
+    assert check["reproduced"] and check["version"] == "0.3.0" and check["draws"] == 3
+    assert check["max_abs_diff"] <= check["tolerance"]
+    assert ps.TrialModel.load(same).attrs["prt_sim_version"] == ps.__version__  # written back
+    changed = old_fit("changed.nc", recorded + 1e-3 * np.abs(recorded))
+    with pytest.raises(ps.DifferentModelError, match=r"0\.3\.0.*differs.*refit"):
+        tm.load_fit(changed)
+    other = ps.TrialModel(published_ashar2022(), n_agents=5)
+    with pytest.raises(ps.DifferentModelError, match="n_agents"):
+        other.load_fit(old_fit("other.nc", recorded))
+
+
 def test_load_refuses_files_that_are_not_fits(tmp_path):
     res = ps.simulate(ps.Cohort.from_trial_baseline(3, seed=1), "none", horizon_days=10,
                       visits=(ps.Visit(name="v", day=5),))  # fmt: skip
@@ -214,7 +263,7 @@ def test_readings_and_their_inverse_are_one_map():
     p = ps.ModelParams(fluct_sd=1.3)
     rng = np.random.default_rng(0)
     s = ps.dynamics.State(*(rng.uniform(0.1, 0.6, 50) for _ in ps.dynamics.State._fields))
-    x = ps.dynamics.Traits(*(rng.uniform(0.1, 0.9, 50) for _ in range(10)))
+    x = ps.dynamics.Traits(*(rng.uniform(0.1, 0.9, 50) for _ in ps.dynamics.Traits._fields))
     tsk, pcs, odi, mb = questionnaire_readings(s, x, p)
     state_pain = p.fluct_sd * s.fluctuation
     back = latent_from_readings(
@@ -223,7 +272,8 @@ def test_readings_and_their_inverse_are_one_map():
     np.testing.assert_allclose(back["fear"], s.fear, rtol=1e-12)
     np.testing.assert_allclose(back["catastrophizing"], s.catastrophizing, rtol=1e-12)
     np.testing.assert_allclose(back["avoidance"], s.avoidance, rtol=1e-12)
-    np.testing.assert_allclose(mb, 1 - x.schema * (1 - s.safety) * (1 - s.consolidated), rtol=1e-12)
+    schema = np.minimum(1.0, x.schema * np.exp(s.course))  # moved by the natural course
+    np.testing.assert_allclose(mb, 1 - schema * (1 - s.safety) * (1 - s.consolidated), rtol=1e-12)
     for ins in INSTRUMENTS.values():
         if ins.n_points:
             assert ins.to_score(0.0) == ins.lo and ins.to_score(1.0) == ins.hi
@@ -263,9 +313,11 @@ def test_the_daily_update_never_reads_the_measurement_parameters():
             np.testing.assert_array_equal(a, b, err_msg=name)
     gs = ps.dynamics.State(*(rng.normal(size=n) for _ in ps.dynamics.State._fields))
     # Every term switched on (the mechanisms' switches are parameters too).
-    full = ps.mechanism("consolidation+fear_mediated").params(base).to_tuple()
-    _, _, g_p, g_z, _ = daily_step_vjp(s, x, d, z, full, gs, rng.normal(size=n))
+    full = ps.mechanism("consolidation+fear_mediated+natural_course").params(base).to_tuple()
+    _, g_x, g_p, g_z, _ = daily_step_vjp(s, x, d, z, full, gs, rng.normal(size=n))
     for name, g in zip(ps.model.params.DynParams._fields, g_p):
         if name == "flare_rate":  # enters through the flare shock
             g = g_z.flare
+        if name == "drift_sd":  # enters through each patient's drift (drift_sd x drift_z)
+            g = g_x.drift
         assert (np.any(np.asarray(g) != 0)) == (name not in MEASUREMENT_PARAMS), name

@@ -72,7 +72,7 @@ def test_simulate_any_valid_params_stays_in_range(
     _check_instruments(res.instruments)
     for name in engine.LATENT_VARS:
         v = res.latent[name].values
-        lo, hi = (0.0, 10.0) if name == "pain_week" else (0.0, 1.0)
+        lo, hi = (0.0, 10.0) if name == "pain_week" else STATE_RANGES.get(name, (0.0, 1.0))
         assert ((v >= lo) & (v <= hi)).all(), f"latent {name}"
     for name in engine.DAILY_VARS:
         v = res.daily[name].values
@@ -102,8 +102,10 @@ def test_different_seed_different_result(cohort_300):
     a, b = _run(cohort_300, seed=3), _run(cohort_300, seed=4)
     for g in ("instruments", "latent", "daily"):
         for v in getattr(a, g).data_vars:
-            if v in ("session_day", "expectancy", "consolidated"):
-                continue  # the calendar; no placebo under PRT; no consolidation (inhibition)
+            if v in ("session_day", "expectancy", "consolidated", "course"):
+                # the calendar; no placebo under PRT; no consolidation, no natural course
+                # (inhibition): seed-independent by design
+                continue
             va, vb = getattr(a, g)[v].values, getattr(b, g)[v].values
             assert not np.array_equal(va, vb), (g, v)
     assert not np.array_equal(a.instruments["pain_avg"].values, b.instruments["pain_avg"].values)
@@ -244,6 +246,7 @@ def _numpy_course(params, cohort, tl):
                 s.expectancy,
                 new.flare,
                 s.consolidated,
+                s.course,
             ),  # fmt: skip
         ):
             daily[k][:, t] = v
@@ -260,6 +263,7 @@ def _numpy_course(params, cohort, tl):
                 "safety": s.safety,
                 "expectancy": s.expectancy,
                 "consolidated": s.consolidated,
+                "course": s.course,
             }
     return daily, at_visit
 
@@ -273,6 +277,10 @@ def test_engine_matches_numpy_daily_step_at_visits_and_daily(variant):
     params = ps.mechanism(variant).params(
         params.replace(consolidation_rate=0.05 if "consolidation" in variant else 0.0)
     )
+    if "natural_course" in variant:  # drifts of both signs, up to a schema past its cap
+        n = len(cohort)
+        traits = cohort.traits._replace(drift=np.linspace(-2.0, 2.0, n))
+        cohort = ps.Cohort(traits, cohort.state, cohort.patient_id, cohort.baseline)
     tl = build_timeline(protocol, horizon_days=100, visits=visits)
     assert tl.placebo.any() and tl.self_guided.any() and tl.exposure.any()
     res = ps.simulate(
@@ -300,6 +308,8 @@ def test_engine_matches_numpy_daily_step_at_visits_and_daily(variant):
     assert at_visit[7]["expectancy"].mean() > 0.05
     if "consolidation" in variant:
         assert at_visit[100]["consolidated"].mean() > 0.05
+    if "natural_course" in variant:
+        assert np.ptp(at_visit[100]["course"]) > 0.5
 
 
 def test_daily_record_is_consistent_with_visit_latents(cohort_300):

@@ -32,8 +32,6 @@ from ..model.rng import MAX_SEED, check_seed, derive_key, uniform_matrix
 
 __all__ = ["forecast_patient"]
 
-_EFFECTS = ("pain_z", "edu_z", "placebo_z")
-
 
 def _one_patient_data(data, patient: int, upto: str | None, copies: int):
     """The patient's records (visits after ``upto`` blanked) as a TrialData of ``copies``
@@ -127,7 +125,7 @@ def forecast_patient(
         consecutive monthly reports >= 4 after being pain-free at post, among futures
         pain-free at post; NaN if none was) and ``pain_free_post`` over ``(draw,
         protocol)``; the patient's resampled random effects ``pain_z``, ``edu_z``,
-        ``placebo_z`` and the importance ``ess`` over ``draw``. Attrs: provenance.
+        ``placebo_z`` (and ``drift_z`` with a natural course) and the importance ``ess`` over ``draw``. Attrs: provenance.
 
     Raises
     ------
@@ -139,6 +137,7 @@ def forecast_patient(
         build_patient_model,
         likelihood_function,
         patient_records,
+        random_effects,
     )
     from ..inference.posterior import (
         fit_configuration,
@@ -179,6 +178,7 @@ def forecast_patient(
                                 agent_seed=agent_seed)  # fmt: skip
     names = list(priors)
     loglik = likelihood_function(parts.model, names)
+    effect_names = random_effects([v.name for v in parts.model.free_RVs])
     recs = patient_records(sub, spec0, agent_seed)
     design = json.loads(idata.attrs["design"])
     if protocols is None:
@@ -203,7 +203,7 @@ def forecast_patient(
     pain_free = np.full((len(flat), n_p, n_t), np.nan)
     relapse = np.full((len(flat), n_p), np.nan)
     free_post = np.full((len(flat), n_p), np.nan)
-    eff_out = {e: np.full(len(flat), np.nan) for e in _EFFECTS}
+    eff_out = {e: np.full(len(flat), np.nan) for e in effect_names}
     ess = np.zeros(len(flat))
     pids = np.arange(n_effects, dtype=np.uint64)
     fut_ids = np.arange(n_futures, dtype=np.uint64)
@@ -215,7 +215,7 @@ def forecast_patient(
     for k in it:
         params, specs, scale = inputs[k]
         key = derive_key(seed, "personal", int(flat[k]))
-        u = uniform_matrix(np.uint64(key % 2**64), pids, np.arange(3))
+        u = uniform_matrix(np.uint64(key % 2**64), pids, np.arange(len(effect_names)))
         z = stats.norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
         ll = np.asarray(loglik(*[theta[n][k] for n in names], *z), float)
         w = np.exp(ll - ll.max())
@@ -225,10 +225,10 @@ def forecast_patient(
         r = uniform_matrix(np.uint64(derive_key(key % MAX_SEED, "pick")), fut_ids[:1], [0])[0, 0]
         pick = np.searchsorted(np.cumsum(w), (r + np.arange(n_futures)) / n_futures)
         pick = np.minimum(pick, n_effects - 1)
-        for j, e in enumerate(_EFFECTS):
+        for j, e in enumerate(effect_names):
             eff_out[e][k] = float(np.mean(z[j, pick]))
         uf = uniform_matrix(np.uint64(derive_key(key % MAX_SEED, "fluct")), fut_ids, [0])[0]
-        effects = {e: z[j, pick] for j, e in enumerate(_EFFECTS)}
+        effects = {e: z[j, pick] for j, e in enumerate(effect_names)}
         effects["fluct_z"] = stats.norm.ppf(np.clip(uf, 1e-12, 1 - 1e-12))
         base = {c: v[pick] for c, v in recs.baseline.items()}
         std = {c: np.asarray(v)[pick] if np.ndim(v) else v for c, v in recs.std.items()}

@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import check_int
-from ..model.baseline import N_UNIFORMS, build_patients, entry_latent, standard_draws
+from ..model.baseline import DRIFT_UNIFORM, build_patients, entry_latent, standard_draws
 from ..model.cohorts import CohortSpec
 from ..model.dynamics import N_STATE, N_TRAITS, State, Traits
 from ..model.instruments import INSTRUMENTS, questionnaire_readings
 from ..model.params import ModelParams
 from ..model.protocols import Protocol
+from ..model.rng import MAX_SEED, derive_key
 from ..model.timeline import Visit
 from .grid import build_grid
 from .observation import (
@@ -125,11 +126,16 @@ def build_arm_model(
     grid = build_grid(protocols, visits, max_dt=max_dt, daily=daily_grid)
 
     # Surrogate agents: the same Sobol points in every arm.
-    # One dimension more than a cohort uses: it decides treatment uptake.
-    sobol = qmc.Sobol(N_UNIFORMS + 1, scramble=True, seed=agent_seed)
+    # One dimension more than a cohort's draws before the drift: it decides treatment uptake.
+    sobol = qmc.Sobol(DRIFT_UNIFORM + 1, scramble=True, seed=agent_seed)
     # Sobol points are balanced in blocks of 2**m: draw the enclosing block, keep n_agents.
-    u_all = sobol.random_base2(int(np.ceil(np.log2(n_agents))))[:n_agents].T
-    u = u_all[:N_UNIFORMS]
+    m = int(np.ceil(np.log2(n_agents)))
+    u_all = sobol.random_base2(m)[:n_agents].T
+    # The natural-course drift's uniform from a sequence of its own, so that the points above
+    # (and so every fit made before the drift existed) are unchanged.
+    drift_seed = derive_key(agent_seed, "arm-drift") % MAX_SEED
+    u_drift = qmc.Sobol(1, scramble=True, seed=drift_seed).random_base2(m)[:n_agents].T
+    u = np.vstack([u_all[:DRIFT_UNIFORM], u_drift])
     std = standard_draws(u, spec)
     n_arms = len(arms)
     arm_idx = np.repeat(np.arange(n_arms), n_agents)
@@ -138,7 +144,7 @@ def build_arm_model(
     # dimension of its own spreads the non-starters over the trait space. (Ranking on u[0], the
     # steady-pain dimension, left the highest-pain agents untreated: +0.16 points on PRT's mean
     # pain after treatment against the simulator, measured.)
-    v = (np.argsort(np.argsort(u_all[N_UNIFORMS])) + 0.5) / n_agents
+    v = (np.argsort(np.argsort(u_all[DRIFT_UNIFORM])) + 0.5) / n_agents
     treat = np.concatenate([(v < grid.uptake[a]).astype(float) for a in range(n_arms)])
     std_all = {k: np.tile(np.asarray(val, float), n_arms) for k, val in std.items()}
 

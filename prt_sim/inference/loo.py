@@ -29,8 +29,6 @@ from ..model.rng import check_seed, derive_key, uniform_matrix
 
 __all__ = ["integrated_log_likelihood"]
 
-_EFFECTS = ("pain_z", "edu_z", "placebo_z")
-
 
 def _replicated(data, copies: int):
     """``data`` with every patient's records repeated ``copies`` times (copy-major order)."""
@@ -92,7 +90,12 @@ def integrated_log_likelihood(
     import arviz as az
 
     from .patient_checks import check_patient_fit
-    from .patient_model import build_patient_model, likelihood_function, patient_records
+    from .patient_model import (
+        build_patient_model,
+        likelihood_function,
+        patient_records,
+        random_effects,
+    )
     from .posterior import fit_configuration, spaced_draws
 
     n_draws = check_int("n_draws", n_draws, 2, 100_000)
@@ -120,9 +123,10 @@ def integrated_log_likelihood(
     # (mean, 1.5 x SD within 0.05-1, the population's SD), weighted back to the population's
     # standard normal. Plain draws from the population leave one or two candidates carrying
     # a patient with sixteen visits.
-    loc = np.stack([post[e].mean(("chain", "draw")).values for e in _EFFECTS])  # [3, patient]
+    effects = random_effects(idata)
+    loc = np.stack([post[e].mean(("chain", "draw")).values for e in effects])  # [effect, patient]
     scale = np.stack([np.clip(1.5 * post[e].std(("chain", "draw")).values, 0.05, 1.0)
-                      for e in _EFFECTS])  # fmt: skip
+                      for e in effects])  # fmt: skip
     loc_c, scale_c = np.tile(loc, n_effects), np.tile(scale, n_effects)  # copy-major
     ids = np.arange(n_pat * n_effects, dtype=np.uint64)
     out = np.empty((len(flat), n_pat))
@@ -134,7 +138,9 @@ def integrated_log_likelihood(
         it = tqdm(it, desc="integrated log likelihood", unit="draw")
     for k in it:
         key = np.uint64(derive_key(seed, "loo", int(flat[k])) % 2**64)
-        e = stats.norm.ppf(np.clip(uniform_matrix(key, ids, np.arange(3)), 1e-12, 1 - 1e-12))
+        e = stats.norm.ppf(
+            np.clip(uniform_matrix(key, ids, np.arange(len(effects))), 1e-12, 1 - 1e-12)
+        )
         z = loc_c + scale_c * e
         log_w = (stats.norm.logpdf(z) - stats.norm.logpdf(e) + np.log(scale_c)).sum(0)
         ll = np.asarray(loglik(*[theta[n][k] for n in names], *z), float) + log_w

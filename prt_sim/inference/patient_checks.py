@@ -81,7 +81,7 @@ def replay_patients(
 
     For each of ``n_draws`` posterior draws (evenly spaced), every recorded patient is built
     from their recorded T1 questionnaires, chronicity and the draw's random effects
-    (``pain_z``, ``edu_z``, ``placebo_z``), with the fit's fixed trait draws and a fresh
+    (``pain_z``, ``edu_z``, ``placebo_z``, and ``drift_z`` with a natural course), with the fit's fixed trait draws and a fresh
     initial fluctuation. Whether the patient started treatment is drawn from their posterior
     probability given their records (:func:`uptake_probabilities`), not from the arm's uptake:
     a patient who recovered under PRT did start it. Their arm's protocol is then simulated
@@ -109,7 +109,7 @@ def replay_patients(
         visit)`` (NaN where the trial has no record), coordinates ``arm`` (per patient),
         ``day`` (per visit) and the ``source_chain`` / ``source_draw`` of each replay.
     """
-    from .patient_model import patient_records
+    from .patient_model import patient_records, random_effects
 
     n_draws = check_int("n_draws", n_draws, 1, 100_000)
     seed = check_seed(seed)
@@ -135,7 +135,7 @@ def replay_patients(
     inputs = posterior_inputs(idata, flat)
     effects_all = {
         k: post[k].transpose("chain", "draw", "patient").values.reshape(total, n_pat)[flat]
-        for k in ("pain_z", "edu_z", "placebo_z")
+        for k in random_effects(idata)
     }
     took_up = uptake_probabilities(idata, data, flat)
     recorded = {k: np.isfinite(rec[k].values) for k in _READINGS if k in rec}
@@ -222,7 +222,7 @@ def uptake_probabilities(idata, data, flat) -> np.ndarray:
         return vals.reshape(total, n_pat)[flat]
     if all(p.uptake >= 1.0 for p in data.protocols.values()):
         return np.ones((len(flat), n_pat))
-    from .patient_model import build_patient_model, likelihood_function
+    from .patient_model import build_patient_model, likelihood_function, random_effects
 
     priors, params, spec = fit_configuration(idata)
     cfg = _config(idata)
@@ -230,7 +230,7 @@ def uptake_probabilities(idata, data, flat) -> np.ndarray:
                                 max_dt=int(cfg.get("max_dt", 7)),
                                 agent_seed=int(cfg.get("agent_seed", 0))).model  # fmt: skip
     fn = likelihood_function(model, list(priors), var="uptake_prob")
-    names = [*priors, "pain_z", "edu_z", "placebo_z"]
+    names = [*priors, *random_effects(idata)]
     chain, draw = flat // post.sizes["draw"], flat % post.sizes["draw"]
     values = {n: post[n].values for n in names}
     return np.stack([fn(*[values[n][c, d] for n in names]) for c, d in zip(chain, draw)])

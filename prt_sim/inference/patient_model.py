@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
-from ..model.baseline import N_UNIFORMS, build_record_patients, standard_draws
+from ..model.baseline import DRIFT_UNIFORM, build_record_patients, standard_draws
 from ..model.cohorts import CohortSpec
 from ..model.dynamics import N_STATE, N_TRAITS, State, Traits
 from ..model.instruments import INSTRUMENTS, questionnaire_readings
@@ -38,6 +38,10 @@ from .priors import (
 )
 
 __all__ = [
+    "RANDOM_EFFECTS",
+    "DRIFT_EFFECT",
+    "has_drift",
+    "random_effects",
     "build_patient_model",
     "PatientModelParts",
     "PatientRecords",
@@ -69,6 +73,24 @@ class PatientRecords:
     std: dict  #: standardized draws of the traits that are not random effects (Sobol points)
 
 
+#: The per-patient random effects of every patient-level fit (standard normal over patients).
+RANDOM_EFFECTS = ("pain_z", "edu_z", "placebo_z")
+#: The random effect of the natural-course drift, in fits whose mechanism has one.
+DRIFT_EFFECT = "drift_z"
+
+
+def has_drift(priors, params: ModelParams) -> bool:
+    """Whether a model with these priors and parameters has a natural-course drift."""
+    return "drift_sd" in priors or params.drift_sd > 0.0
+
+
+def random_effects(idata_or_names) -> tuple[str, ...]:
+    """The random effects of a fitted patient-level model: :data:`RANDOM_EFFECTS`, plus
+    :data:`DRIFT_EFFECT` where the fit has it. Takes a fit (InferenceData) or variable names."""
+    names = getattr(idata_or_names, "posterior", idata_or_names)
+    return RANDOM_EFFECTS + ((DRIFT_EFFECT,) if DRIFT_EFFECT in names else ())
+
+
 def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecords:
     """The timed visits, T1 baseline values and fixed trait draws of each recorded patient.
 
@@ -93,8 +115,11 @@ def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecor
         k: np.asarray(table[k], float)[take]
         for k in ("tsk11", "pcs", "odi", "attrib_mb", "chronicity")
     }
+    # The natural-course drift is a random effect here (``drift_z``), not a fixed draw: its
+    # uniform (the last) is left out, which also keeps every other fixed draw what it was
+    # before the drift existed (scrambled Sobol points change with their dimension).
     u = (
-        qmc.Sobol(N_UNIFORMS, scramble=True, seed=agent_seed)
+        qmc.Sobol(DRIFT_UNIFORM, scramble=True, seed=agent_seed)
         .random_base2(int(np.ceil(np.log2(n_pat))))[:n_pat]
         .T
     )
@@ -183,6 +208,8 @@ def build_patient_model(
         # the T1 day (missing ones: population means, see records_latent).
         t1_steps = next(v.day for v in visits if v.name == "t1") - grid.start_day + 1
         effects = {"pain_z": pain_z, "edu_z": edu_z, "placebo_z": placebo_z}
+        if has_drift(priors, params):  # the natural course: each patient's own drift
+            effects["drift_z"] = pm.Normal("drift_z", 0.0, 1.0, dims="patient")
         # The mean selection excess: the initial fluctuation's own draw is averaged out.
         effects["fluct_z"] = 0.0 * pain_z
         traits, init = build_record_patients(base_values, std, effects, sv, p_sym, t1_steps)
@@ -261,7 +288,8 @@ def build_patient_model(
 
 def likelihood_function(model, names, var: str = "patient_loglik"):
     """A compiled function of a patient-level model: (population values in ``names`` order,
-    then ``pain_z``, ``edu_z``, ``placebo_z`` arrays over patients) -> the per-patient
+    then the arrays over patients of the model's :func:`random_effects`: ``pain_z``, ``edu_z``,
+    ``placebo_z`` and, with a natural course, ``drift_z``) -> the per-patient
     deterministic ``var`` (default each patient's log likelihood, ``patient_loglik``, uptake
     mixture included; ``"uptake_prob"``: the probability of having started; constrained values
     in). Scores candidate patients for personalized forecasts and the integrated leave-one-out,
@@ -272,5 +300,6 @@ def likelihood_function(model, names, var: str = "patient_loglik"):
     (out,) = replace_rvs_by_values(
         [model[var]], rvs_to_values=model.rvs_to_values, rvs_to_transforms={}
     )
-    inputs = [model.rvs_to_values[model[n]] for n in (*names, "pain_z", "edu_z", "placebo_z")]
+    effects = random_effects([v.name for v in model.free_RVs])
+    inputs = [model.rvs_to_values[model[n]] for n in (*names, *effects)]
     return pytensor.function(inputs, out, on_unused_input="ignore")

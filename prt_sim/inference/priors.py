@@ -274,6 +274,15 @@ MECHANISM_PRIORS: dict[str, Prior] = {
         "params",
         "share of threat appraisal read from fear of movement; weakly informative on [0, 1]",
     ),
+    "drift_sd": Prior(
+        "lognormal",
+        0.2,
+        1.0,
+        "params",
+        "between-patient SD of the schema's natural-course drift, log units per year; weakly "
+        "informative, not set from any outcome: 95% within 0.03/year (the schema's odds "
+        "barely move in a decade) and 1.4/year (a schema can halve within months)",
+    ),
 }
 
 

@@ -437,17 +437,40 @@ class TrialModel:
             ) from None
         return idata
 
-    def load_fit(self, path: str | os.PathLike):
+    def load_fit(self, path: str | os.PathLike, *, n_check: int = 8, upgrade: bool = False):
         """:meth:`load` a fit, refusing one whose configuration differs from this model's.
+
+        A fit made by another prt_sim version is accepted only if this version's equations
+        give it back: the log posterior density of this model, evaluated at ``n_check``
+        of the fit's draws (spread over chains), must equal the density the sampler recorded
+        there to within 1e-8 relative (:meth:`reproduces`). A version that added a term
+        switched off in this fit passes; one that changed what this fit computes does not.
+        The returned fit then carries this version, this model's configuration, and in
+        ``attrs["verified_from"]`` the version it was made by and the largest difference.
+
+        Parameters
+        ----------
+        path : path-like
+        n_check : int
+            Draws to re-evaluate when the fit was made by another version, 1-1000.
+        upgrade : bool
+            Write a fit verified this way back to ``path`` (atomically) with this version's
+            stamp and ``verified_from``, so that plain :meth:`load` accepts it.
 
         Raises
         ------
         DifferentModelError
             The fit was made with another configuration (other data, priors, fixed parameters,
-            level...) or another prt_sim version; the message names the settings that differ.
+            level...), or by another prt_sim version whose density this version does not
+            reproduce; the message names the settings that differ or the largest difference.
         """
-        idata = self.load(path)
-        stored = json.loads(idata.attrs["config"])
+        from .. import __version__
+
+        n_check = check_int("n_check", n_check, 1, 1000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # another version is checked below
+            idata = self.load(path, strict=False)
+        stored = _with_new_defaults(json.loads(idata.attrs["config"]))
         mine = self.config()
         if stored != mine:
             diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
@@ -455,7 +478,74 @@ class TrialModel:
                 f"{path}: fitted with another configuration than this TrialModel's "
                 f"(different: {', '.join(diff)})"
             )
+        written = idata.attrs.get("prt_sim_version")
+        if written != __version__:
+            check = self.reproduces(idata, n_check=n_check)
+            if not check["reproduced"]:
+                raise DifferentModelError(
+                    f"{path}: fitted with prt_sim {written}; this version's log density differs "
+                    f"at the fit's draws by up to {check['max_abs_diff']:.3g} (allowed "
+                    f"{check['tolerance']:.3g}): the equations changed, refit"
+                )
+            check["version"] = written
+            idata.attrs.update(
+                prt_sim_version=__version__,
+                config=json.dumps(mine),
+                config_hash=config_hash(mine),
+                verified_from=json.dumps(check),
+            )
+            if upgrade:
+                self.save(idata, path)
         return idata
+
+    def reproduces(self, idata, *, n_check: int = 8, rtol: float = 1e-8) -> dict[str, Any]:
+        """Whether this model's log posterior density equals the one the sampler recorded at
+        ``n_check`` of the fit's draws (spread over chains and draws).
+
+        Returns
+        -------
+        dict
+            ``reproduced`` (bool), ``draws`` checked, ``max_abs_diff`` and the ``tolerance``
+            (``rtol`` x max(1, the largest |log density|)). A fit without its sampler's
+            recorded density (``logp`` or ``lp`` in ``sample_stats``) or without a value of
+            every free variable is not reproduced (``max_abs_diff`` inf).
+        """
+        post = idata.posterior
+        stats = idata.get("sample_stats")
+        rec = None
+        for name in ("logp", "lp"):
+            if stats is not None and name in stats:
+                rec = stats[name].transpose("chain", "draw").values
+                break
+        names = [v.name for v in self.model.value_vars]
+        if rec is None or any(n not in post for n in names):
+            return {"reproduced": False, "draws": 0, "max_abs_diff": float("inf"),
+                    "tolerance": 0.0}  # fmt: skip
+        n_chain, n_draw = rec.shape
+        flat = np.unique(np.linspace(0, n_chain * n_draw - 1, n_check).round().astype(int))
+        logp = self.model.compile_logp()
+        diffs, scale = [], 1.0
+        for k in flat:
+            c, d = (k % n_chain), (k // n_chain) % n_draw
+            point = {n: post[n].values[c, d] for n in names}
+            got = float(logp(point))
+            diffs.append(abs(got - float(rec[c, d])))
+            scale = max(scale, abs(float(rec[c, d])))
+        worst = float(np.max(diffs)) if np.all(np.isfinite(diffs)) else float("inf")
+        tol = rtol * scale
+        return {"reproduced": bool(worst <= tol), "draws": len(flat), "max_abs_diff": worst,
+                "tolerance": tol}  # fmt: skip
+
+
+def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration with the parameter fields added since it was written set to
+    their defaults (a new field's default switches its term off)."""
+    out = dict(stored)
+    for key, cls in (("params", ModelParams), ("spec", CohortSpec)):
+        if isinstance(out.get(key), dict):
+            defaults = _config_value(cls())
+            out[key] = {**{k: v for k, v in defaults.items() if k not in out[key]}, **out[key]}
+    return out
 
 
 def _config_value(value: Any) -> Any:

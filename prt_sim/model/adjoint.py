@@ -14,7 +14,7 @@ from numba.extending import register_jitable
 
 from ..jit import njit
 from ._math import exp, log, maximum, off, power, sqrt
-from .dynamics import Drive, Shocks, State, Traits
+from .dynamics import DAYS_PER_YEAR, Drive, Shocks, State, Traits
 from .params import DynParams
 
 __all__ = ["daily_step_vjp", "daily_step_vjp_jit", "daily_step_vjp_inline"]
@@ -53,7 +53,11 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     # ---- forward recomputation (same expressions as daily_step) ----
     gap_s = 1.0 - s.safety
     gap_c = 1.0 - s.consolidated
-    b = x.schema * (gap_s * gap_c)
+    grow = exp(s.course)
+    schema_raw = x.schema * grow
+    below = _step_mask(schema_raw < 1.0)  # the schema's cap at 1 is not reached
+    schema = schema_raw * below + (1.0 - below)
+    b = schema * (gap_s * gap_c)
     e_f = exp(-dt / p.flare_duration)
     e_1 = exp(-1.0 / p.flare_duration)
     spread = (1.0 - e_f) / (dt * (1.0 - e_1))
@@ -249,10 +253,14 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     )
     g_tau_f = g_flare_raw * (s.flare * e_f * dt / tau2 + z.flare * d_spread)
     g_zflare = g_zflare + g_flare_raw * spread
-    # b = schema * (1 - S) * (1 - consolidated)
-    g_schema = g_b * (gap_s * gap_c)
-    g_S = g_S - g_b * x.schema * gap_c
-    g_Cs = g_Cs - g_b * x.schema * gap_s
+    # b = min(1, schema * exp(course)) * (1 - S) * (1 - consolidated)
+    g_schema_now = g_b * (gap_s * gap_c) * below
+    g_schema = g_schema_now * grow
+    g_course = gs.course + g_schema_now * schema_raw
+    g_S = g_S - g_b * schema * gap_c
+    g_Cs = g_Cs - g_b * schema * gap_s
+    # course' = course + drift * dt / DAYS_PER_YEAR
+    g_drift = gs.course * (dt / DAYS_PER_YEAR)
 
     g_state = State(
         safety=g_S,
@@ -263,6 +271,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         fluctuation=g_N,
         flare=g_Phi,
         consolidated=g_Cs,
+        course=g_course,
     )
     g_traits = Traits(
         schema=g_schema,
@@ -275,6 +284,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         adherence=zero,  # enters through the adherence shock (g_shocks.adhere)
         placebo_response=g_pr,
         chronicity=g_chronicity,
+        drift=g_drift,
     )
     # By name: the measurement parameters do not enter the update; flare_rate enters only
     # through the flare shock (g_shocks.flare).
@@ -300,6 +310,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         consolidation_rate=g_consolidation_rate,
         stable_decay_ratio=g_ratio,
         fear_threat_weight=g_fear_weight,
+        drift_sd=zero,  # enters through the drift trait (g_traits.drift)
         pain_report_sd=zero,
         item_noise_sd=zero,
         tsk11_pain_state=zero,

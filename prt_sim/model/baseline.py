@@ -31,6 +31,7 @@ from .timeline import RECALL_DAYS
 __all__ = [
     "BASELINE_VARS",
     "N_UNIFORMS",
+    "DRIFT_UNIFORM",
     "PAIN_RANGE",
     "standard_draws",
     "steady_pain",
@@ -49,8 +50,12 @@ __all__ = [
 
 #: Baseline variables drawn jointly (Gaussian copula order).
 BASELINE_VARS = ("pain", "fear", "catastrophizing", "avoidance", "belief", "chronicity")
-#: Uniform draws per patient behind a cohort (copula, response traits, initial fluctuation).
-N_UNIFORMS = len(BASELINE_VARS) + 6
+#: Uniform draws per patient behind a cohort (copula, response traits, initial fluctuation,
+#: natural-course drift).
+N_UNIFORMS = len(BASELINE_VARS) + 7
+#: Row of the natural-course drift's uniform (the last): the surrogate agents of the PyMC models
+#: draw it apart from the others, so their Sobol points are what they were before it existed.
+DRIFT_UNIFORM = N_UNIFORMS - 1
 #: Steady-state pain is kept within this range (points) so that a gain that makes it the
 #: untreated steady state exists (pain = floor + gain * threat + flare pain).
 PAIN_RANGE = (0.5, 9.5)
@@ -80,8 +85,8 @@ def standard_draws(u: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
     The baseline marginals that are never fitted (fear, catastrophizing, avoidance, belief,
     chronicity, initial safety, pain floor, adherence) are evaluated here with scipy; the
     quantities that depend on fitted parameters stay standard normal (``pain_z``, ``edu_z``,
-    ``placebo_z``, ``fluct_z``) and are transformed by the functions below, which also run on
-    PyTensor tensors. The simulator's cohorts use keyed random uniforms; the inference layer's
+    ``placebo_z``, ``fluct_z``, ``drift_z``) and are transformed by the functions below, which
+    also run on PyTensor tensors. The simulator's cohorts use keyed random uniforms; the inference layer's
     surrogate agents use scrambled Sobol points, through the same function. ``spec`` is a
     :class:`~prt_sim.model.cohorts.CohortSpec`.
     """
@@ -106,6 +111,9 @@ def standard_draws(u: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
         "adherence": _beta_mc(u[k + 3], spec.adherence_mean, spec.adherence_concentration),
         "placebo_z": stats.norm.ppf(u[k + 4]),
         "fluct_z": stats.norm.ppf(u[k + 5]),
+        # Absent (0) from draws made without the drift's uniform (the patient-level model's
+        # Sobol points, where the drift is a random effect).
+        "drift_z": stats.norm.ppf(u[DRIFT_UNIFORM]) if len(u) > DRIFT_UNIFORM else 0.0 * u[k],
     }
 
 
@@ -285,7 +293,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
     # Mean flare intensity of the stationary flare process (ignoring the cap at 1).
     flare_mean = minimum(1.0, p.flare_rate / (1.0 - exp(-1.0 / p.flare_duration)))
     zero = 0.0 * b
-    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero, zero)
+    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero, zero, zero)
     t = threat(b, s_tmp, p)
     gain = minimum(
         10.0, maximum(0.0, (pain - floor - p.flare_pain * flare_mean) / maximum(t, 1e-3))
@@ -302,6 +310,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
         adherence=response["adherence"],
         placebo_response=response["placebo_response"],
         chronicity=minimum(hi, maximum(lo, baseline["chronicity"])),
+        drift=response["drift"] + zero,
     )
     # Start the flare process at its stationary mean, as the gain inversion assumes.
     state = State(
@@ -313,6 +322,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
         fluctuation=fluct0 + zero,
         flare=zero + flare_mean,
         consolidated=zero,  # nothing consolidated before treatment
+        course=zero,  # the natural course starts at entry
     )
     return traits, state
 
@@ -330,7 +340,7 @@ def build_patients(
         ``chronicity`` (years): from :func:`entry_latent` or :func:`records_latent`.
     std : mapping
         Standardized response draws (``safety``, ``floor``, ``adherence``, ``edu_z``,
-        ``placebo_z``, ``fluct_z``; see :func:`standard_draws`).
+        ``placebo_z``, ``fluct_z``, ``drift_z``; see :func:`standard_draws`).
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).
@@ -340,6 +350,10 @@ def build_patients(
     baseline = dict(latent)
     baseline["pain"] = steady_pain(latent["pain"])
     response = response_traits(std, spec)
+    # The natural-course drift: mean 0, between-patient SD drift_sd (0 unless the mechanism
+    # has a natural course), kept within the trait's range.
+    lo, hi = TRAIT_RANGES["drift"]
+    response["drift"] = minimum(hi, maximum(lo, p.drift_sd * std["drift_z"]))
     fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, p)
     return traits_from_baseline(baseline, response, fluct0, p)
 
@@ -362,8 +376,9 @@ def build_record_patients(
         Standardized draws of the traits that are not random effects (``safety``, ``floor``,
         ``adherence``; :func:`standard_draws`).
     effects : mapping
-        ``pain_z``, ``edu_z``, ``placebo_z`` (standard-normal random effects) and ``fluct_z``
-        (the initial fluctuation before the entry excess; 0 = its mean), arrays or tensors.
+        ``pain_z``, ``edu_z``, ``placebo_z`` (standard-normal random effects), optionally
+        ``drift_z`` (the natural-course drift's; absent: 0) and ``fluct_z`` (the initial
+        fluctuation before the entry excess; 0 = its mean), arrays or tensors.
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).
@@ -384,5 +399,6 @@ def build_record_patients(
         "edu_z": effects["edu_z"],
         "placebo_z": effects["placebo_z"],
         "fluct_z": effects["fluct_z"],
+        "drift_z": effects.get("drift_z", 0.0 * effects["pain_z"]),
     }
     return build_patients(latent, resp, spec, p, spec.entry_shift)

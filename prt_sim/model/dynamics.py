@@ -32,6 +32,8 @@ __all__ = [
     "STATE_RANGES",
     "TRAIT_RANGES",
     "belief",
+    "schema_now",
+    "DAYS_PER_YEAR",
     "threat",
     "pain",
     "daily_step",
@@ -60,6 +62,7 @@ class State(NamedTuple):
     consolidated: (
         float  #: consolidated (stable) safety trace, 0-1 (0 unless consolidation_rate > 0)
     )
+    course: float  #: natural-course change of the schema since entry, log units (0: none)
 
 
 class Traits(NamedTuple):
@@ -75,6 +78,7 @@ class Traits(NamedTuple):
     adherence: float  #: probability of doing the guided exposure in a session, 0-1
     placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
     chronicity: float  #: years with back pain, 0-80
+    drift: float  #: natural-course drift of the schema, log units per year, -5 to 5
 
 
 class Drive(NamedTuple):
@@ -95,6 +99,9 @@ class Shocks(NamedTuple):
     attend: float  #: 1 if the patient attends today's session else 0 (expected: attendance prob.)
     adhere: float  #: 1 if the guided exposure is done else 0 (expected: the adherence trait)
 
+
+#: Days per year of the natural-course drift (Julian year).
+DAYS_PER_YEAR = 365.25
 
 #: Fields per state and per trait vector: the width of a patient's row in the kernels' tables.
 N_STATE = len(State._fields)
@@ -137,6 +144,7 @@ STATE_RANGES = {
     "fluctuation": (-np.inf, np.inf),
     "flare": (0.0, 1.0),
     "consolidated": (0.0, 1.0),
+    "course": (-np.inf, np.inf),
 }
 
 #: Allowed ranges of the traits (the cohort validates against these).
@@ -151,14 +159,24 @@ TRAIT_RANGES = {
     "adherence": (0.0, 1.0),
     "placebo_response": (0.0, 1.0),
     "chronicity": (0.0, 80.0),
+    "drift": (-5.0, 5.0),
 }
 
 
 @register_jitable
+def schema_now(s, x):
+    """The damage schema today, 0-1: the entry schema moved by the natural course (``course``,
+    log units), capped at 1. Exactly ``x.schema`` while ``course`` is 0."""
+    if off(s.course):  # a scalar 0 (compiled code, per patient-day): the same value, no exp
+        return x.schema
+    return minimum(1.0, x.schema * exp(s.course))
+
+
+@register_jitable
 def belief(s, x):
-    """Effective belief that pain signals damage, 0-1: the schema inhibited by the labile and
-    the consolidated safety traces."""
-    return x.schema * ((1.0 - s.safety) * (1.0 - s.consolidated))
+    """Effective belief that pain signals damage, 0-1: today's schema inhibited by the labile
+    and the consolidated safety traces."""
+    return schema_now(s, x) * ((1.0 - s.safety) * (1.0 - s.consolidated))
 
 
 @register_jitable
@@ -269,9 +287,19 @@ def daily_step(s, x, d, z, p):
     expectancy = faded + injected * (x.placebo_response - faded)
     phi = power(p.fluct_persistence, dt)
     fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
+    # Natural course: the schema drifts at the patient's own rate (log units per year).
+    course = s.course + x.drift * (dt / DAYS_PER_YEAR)
 
     new = State(
-        safety, catastrophizing, fear, avoidance, expectancy, fluctuation, flare, consolidated
+        safety,
+        catastrophizing,
+        fear,
+        avoidance,
+        expectancy,
+        fluctuation,
+        flare,
+        consolidated,
+        course,
     )
     return new, today_pain
 

@@ -16,6 +16,9 @@ its parameters (:meth:`Mechanism.params`). The mechanisms (equations in ``docs/m
 - ``fear_mediated``: threat, and so pain, is read from fear of movement
   (``fear_threat_weight``) rather than from the belief directly: the chain the trial's
   mediation analysis tests.
+- ``natural_course``: untreated patients are not pinned to a steady state: each patient's
+  damage schema drifts by their own rate (``drift``, log units per year, between-patient SD
+  ``drift_sd``, mean 0), before, during and after any treatment.
 
 Mechanisms combine with ``+`` (``"consolidation+fear_mediated"``), except where the
 combination makes no sense (see :data:`EXCLUSIVE`).
@@ -35,7 +38,7 @@ __all__ = ["MECHANISMS", "EXCLUSIVE", "Mechanism", "mechanism", "mechanism_names
 MECHANISMS: dict[str, dict] = {
     "inhibition": {
         "doc": "labile safety memory that fades with avoidance and flares",
-        "fixed": {"consolidation_rate": 0.0, "fear_threat_weight": 0.0},
+        "fixed": {"consolidation_rate": 0.0, "fear_threat_weight": 0.0, "drift_sd": 0.0},
         "free": {},
     },
     "consolidation": {
@@ -52,6 +55,13 @@ MECHANISMS: dict[str, dict] = {
         "doc": "threat appraisal (and so pain) read from fear of movement",
         "fixed": {},
         "free": {"fear_threat_weight": 0.5},
+    },
+    "natural_course": {
+        "doc": "each patient's schema drifts at their own rate, treated or not",
+        "fixed": {},
+        # The median of its prior (prt_sim.inference.priors.MECHANISM_PRIORS): used only by
+        # simulations run without a fit.
+        "free": {"drift_sd": 0.2},
     },
 }
 

@@ -159,6 +159,14 @@ class ModelParams(Validated):
         "share of threat appraisal read from fear of movement instead of the belief itself "
         "(0: belief only; 1: fear-mediated)",
     )
+    drift_sd: float = spec(
+        0.0,
+        0.0,
+        2.0,
+        "log units/year",
+        "between-patient SD of the natural-course drift of the damage schema (mean 0); "
+        "0: every untreated patient keeps their schema (no natural course)",
+    )
     # measurement
     pain_report_sd: float = spec(
         0.5,
