@@ -88,8 +88,8 @@ class PatientAgent(mesa.Agent):
         self.ring[m.t % _RING] = today
         if m.record_daily:
             # engine.DAILY_VARS: today's pain, then the state at the START of the day
-            # (belief, fear, catastrophizing, avoidance, safety, expectancy), today's flare and the
-            # consolidated trace at the start of the day.
+            # (belief, fear, catastrophizing, avoidance, safety, expectancy), today's flare, the
+            # consolidated trace and the natural course at the start of the day.
             self.daily.append(
                 (
                     today,
@@ -101,6 +101,7 @@ class PatientAgent(mesa.Agent):
                     s.expectancy,
                     new.flare,
                     s.consolidated,
+                    s.course,
                 )
             )
         self.state = new
@@ -119,6 +120,7 @@ class PatientAgent(mesa.Agent):
             s.safety,
             s.expectancy,
             s.consolidated,
+            s.course,
         )
 
 

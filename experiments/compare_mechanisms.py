@@ -304,7 +304,8 @@ def main() -> int:
     }
     stacking_from = min(bad, key=lambda k: (bad[k], k != "comparison_integrated"))
     # Only converged fits are stacked: a fit that is not converged is compared (and marked)
-    # but does not weigh in the stacked forecast (rule set before the first unconverged fit).
+    # but does not weigh in the stacked forecast (rule set before the first unconverged fit;
+    # if none converged, all are stacked, and the Fits table says none converged).
     stacked_names = [n for n in names if results[n]["converged"]] or names
     sets = int_loos if stacking_from == "comparison_integrated" else loos
     weights = {n: 0.0 for n in names}

@@ -138,12 +138,13 @@ def test_skeleton_gradient_matches_finite_differences(variant):
         (7, 4),
         (8, 5),
         (9, 2),
-    ]:  # schema, gain, edu, adh, plc, chron
+        (10, 1),
+    ]:  # schema, gain, edu, adh, plc, chron, drift (natural course)
         e = np.zeros_like(tr)
         e[idx] = h
         num = (obj(tr + e, ini, pv, 1.3) - obj(tr - e, ini, pv, 1.3)) / (2 * h)
         np.testing.assert_allclose(g_tr[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
-    for idx in [(0, 0), (1, 2), (2, 4), (6, 5)]:
+    for idx in [(0, 0), (1, 2), (2, 4), (6, 5), (8, 3)]:  # ..., course (natural course)
         e = np.zeros_like(ini)
         e[idx] = h
         num = (obj(tr, ini + e, pv, 1.3) - obj(tr, ini - e, pv, 1.3)) / (2 * h)

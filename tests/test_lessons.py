@@ -42,7 +42,7 @@ LESSONS = {
     ),
     "05_how_long_gains_last": (
         ["--n", "300", "--years", "2", "--mechanisms", "inhibition", "consolidation"],
-        ["PRT pain-free", "Stacking weights: consolidation", "Pareto k > 0.7"],
+        ["PRT pain-free", "consolidation 1.00", "Pareto k > 0.7"],
         ["--mechanisms", "consolidate"],
         "consolidation",
     ),

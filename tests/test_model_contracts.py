@@ -133,11 +133,11 @@ def test_patient_level_gradient_matches_finite_differences(public_data):
         arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
-    # the default priors on 12 patients under the natural course (the inhibition graph plus
-    # the drift's spread and random effect), covering the skeleton and its trait gradient, the
-    # observation models and the uptake mixture
-    m = ps.TrialModel(small, level="patient", mechanism="natural_course").model
-    assert {"drift_sd_log__", "drift_z"} <= {v.name for v in m.value_vars}
+    # the default priors on 12 patients: the same graph as the full public fit's (so the same
+    # compiled C code), covering the skeleton, the observation models and the uptake mixture
+    # (the natural course's drift enters through the skeleton's trait gradient, checked
+    # against finite differences in tests/test_inference.py and tests/test_adjoint.py)
+    m = ps.TrialModel(small, level="patient").model
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
@@ -201,6 +201,7 @@ def test_load_refuses_a_fit_of_another_version_or_a_tampered_configuration(tmp_p
         other.load_fit(ok)
 
 
+@pytest.mark.xdist_group("default_fit")  # the arm model's compiled code, built once
 def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(tmp_path):
     """A fit written by an earlier version (its configuration without a parameter added since)
     loads through load_fit when this version's log density equals the recorded one at its
