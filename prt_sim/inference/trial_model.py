@@ -38,7 +38,7 @@ from ..model.params import ModelParams
 from ..model.rng import check_seed, derive_key
 from ..model.spec import Validated
 from . import checks
-from .posterior import posterior_inputs, scale_self_guided, trial_design
+from .posterior import posterior_inputs, scale_self_guided, spaced_draws, trial_design
 from .priors import Prior, mechanism_priors, validate_priors
 
 __all__ = ["TrialModel", "SAMPLERS"]
@@ -522,11 +522,11 @@ class TrialModel:
             return {"reproduced": False, "draws": 0, "max_abs_diff": float("inf"),
                     "tolerance": 0.0}  # fmt: skip
         n_chain, n_draw = rec.shape
-        flat = np.unique(np.linspace(0, n_chain * n_draw - 1, n_check).round().astype(int))
+        flat = spaced_draws(n_chain * n_draw, n_check)  # chain-major: spread over the chains
         logp = self.model.compile_logp()
         diffs, scale = [], 1.0
         for k in flat:
-            c, d = (k % n_chain), (k // n_chain) % n_draw
+            c, d = divmod(int(k), n_draw)
             point = {n: post[n].values[c, d] for n in names}
             got = float(logp(point))
             diffs.append(abs(got - float(rec[c, d])))
