@@ -5,10 +5,10 @@ stored. prt_sim has five answers (docs/mechanisms.md, docs/model.md 4b), each th
 update with terms switched on or off: inhibition (safety fades with avoidance and flares),
 consolidation (practised safety moves into a trace that forgets 10x slower), schema_update (no
 forgetting; only flares read as damage pull back), fear_mediated (pain read through fear),
-natural_course (inhibition, and each patient's schema drifts their own way, treated or not). We
-run PRT and usual care for 5 years under each with FIXED ILLUSTRATIVE parameters (defaults plus
-each mechanism's own default, its prior median; not fitted), then print what the real
-comparison of patient-level fits (PSIS-LOO, stacking; docs/mechanisms.json) concluded.
+natural_course (inhibition, and each patient's schema moves to a level of their own, treated or
+not). We run PRT and usual care for 5 years under each with FIXED ILLUSTRATIVE parameters
+(defaults plus each mechanism's own default, its prior median; not fitted), then print what the
+real comparison of patient-level fits (PSIS-LOO, stacking; docs/mechanisms.json) concluded.
 
 Look at the figure: pain-free share (left) and mean pain (right) per mechanism (colour; stacking
 weight in the legend), PRT solid, usual care dashed. The PRT curves stay close through the

@@ -9,11 +9,17 @@ version and fingerprint.
 
 from __future__ import annotations
 
-__all__ = ["__version__", "MODEL_FINGERPRINT", "model_fingerprint", "MODEL_SOURCES"]
+__all__ = [
+    "__version__",
+    "MODEL_FINGERPRINT",
+    "model_fingerprint",
+    "current_fingerprint",
+    "MODEL_SOURCES",
+]
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "8fdbefb664e21210"
+MODEL_FINGERPRINT = "4c2ee847fad05345"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 
@@ -47,3 +53,15 @@ def model_fingerprint(root=None) -> str:
         h.update(str(f.relative_to(root)).encode() + b"\0")
         h.update(ast.dump(tree, annotate_fields=False).encode())
     return h.hexdigest()[:16]
+
+
+_CURRENT: list[str] = []
+
+
+def current_fingerprint() -> str:
+    """:func:`model_fingerprint` of the sources this process runs (computed once). Results
+    record it, so that a fit made while the sources differed from the released ones (same
+    version, other equations) is recognised as another model's."""
+    if not _CURRENT:
+        _CURRENT.append(model_fingerprint())
+    return _CURRENT[0]

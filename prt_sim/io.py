@@ -149,12 +149,15 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def provenance(kind: str, seed: int | None, config: dict[str, Any]) -> dict[str, str | int]:
-    """Attributes recording what produced a result: package version, kind of result,
+    """Attributes recording what produced a result: package version, the fingerprint of the
+    model's sources it ran (:func:`prt_sim._version.current_fingerprint`), kind of result,
     configuration (JSON) and its hash, seed."""
     from . import __version__
+    from ._version import current_fingerprint
 
     attrs: dict[str, str | int] = {
         "prt_sim_version": __version__,
+        "model_fingerprint": current_fingerprint(),
         "kind": kind,
         "config": json.dumps(to_jsonable(config), sort_keys=True),
         "config_hash": config_hash(config),
@@ -240,12 +243,21 @@ def read_toml(path: str | os.PathLike, relative: tuple[tuple[str, str], ...] = (
 
 def _check_version(attrs: dict, path: Path) -> None:
     from . import __version__
+    from ._version import current_fingerprint
 
     written = attrs.get("prt_sim_version")
     if written is not None and written != __version__:
         warnings.warn(
             f"{path} was written by prt_sim {written}; this is prt_sim {__version__}: its "
             "numbers come from that version's equations",
+            VersionWarning,
+            stacklevel=3,
+        )
+    elif attrs.get("model_fingerprint", current_fingerprint()) != current_fingerprint():
+        warnings.warn(
+            f"{path} was written by prt_sim {written} from other model sources (fingerprint "
+            f"{attrs['model_fingerprint']}, these are {current_fingerprint()}): its numbers "
+            "come from those equations",
             VersionWarning,
             stacklevel=3,
         )

@@ -76,6 +76,11 @@ def test_a_file_from_another_version_warns(sim_file, tmp_path):
     older = res.save(tmp_path / "old.nc")
     with pytest.warns(ps.VersionWarning, match="prt_sim 0.0.1"):
         ps.SimulationResult.load(older)
+    res = ps.SimulationResult.load(sim_file)
+    res.attrs["model_fingerprint"] = "f" * 16  # this version, other model sources
+    edited = res.save(tmp_path / "edited.nc")
+    with pytest.warns(ps.VersionWarning, match="other model sources"):
+        ps.SimulationResult.load(edited)
 
 
 def test_cli_forecast_on_a_damaged_fit_is_one_line(tmp_path, capsys):

@@ -280,3 +280,26 @@ def test_observables_helpers_accept_arrays_and_scalars(name):
     assert np.shape(arr) == (4,)
     lo, hi = (0.0, 10.0) if name == "pain" else (0.0, 1.0)
     assert ((arr >= lo) & (arr <= hi)).all()
+
+
+def test_schema_now_moves_on_the_logit_scale_and_never_overflows():
+    """logit(schema today) = logit(schema) + course; exactly the schema at course 0; 1 and 0
+    (finite, no overflow warning) for courses far past any drift x horizon."""
+    from prt_sim.model.dynamics import COURSE_MAX, schema_now
+
+    schema = np.array([0.05, 0.5, 0.9, 0.999, 1.0])
+    x = Traits(*(np.full(5, 0.5) for _ in Traits._fields))._replace(schema=schema)
+    zero = State(*(np.zeros(5) for _ in State._fields))
+    np.testing.assert_array_equal(schema_now(zero, x), schema)  # bit for bit
+    course = np.full(5, 1.3)
+    odds = schema[:4] / (1 - schema[:4]) * np.exp(1.3)
+    moved = schema_now(zero._replace(course=course), x)
+    np.testing.assert_allclose(moved[:4], odds / (1 + odds), rtol=1e-13)
+    assert moved[4] == 1.0
+    with np.errstate(all="raise"):
+        up = schema_now(zero._replace(course=np.full(5, 5e3)), x)
+        down = schema_now(zero._replace(course=np.full(5, -5e3)), x)
+    assert up.max() == 1.0 and 1.0 - up.min() < 1e-10
+    assert down[4] == 1.0 and down[:4].max() < 1e-10  # a schema of exactly 1 stays 1
+    at_cut = schema_now(zero._replace(course=np.full(5, COURSE_MAX)), x)
+    np.testing.assert_array_equal(at_cut, up)

@@ -23,10 +23,13 @@ def test_every_mechanism_and_a_combination_resolve():
         assert mechanism(name).name == name
     m = mechanism(" fear_mediated + consolidation ")
     assert m.name == "consolidation+fear_mediated"  # canonical order
-    assert m.fixed == {"drift_sd": 0.0}  # no natural course unless named
+    assert m.fixed == {"drift_sd": 0.0, "drift_reversion": 0.0}  # no natural course unless named
     assert set(m.free) == {"consolidation_rate", "fear_threat_weight"}
     n = mechanism("natural_course+schema_update")
-    assert n.name == "schema_update+natural_course" and n.free == {"drift_sd": 0.2}
+    assert n.name == "schema_update+natural_course" and n.free == {
+        "drift_sd": 0.2,
+        "drift_reversion": 1.0,
+    }
     s = mechanism("schema_update")
     assert s.fixed["safety_decay"] == 0.0 and s.fixed["fear_threat_weight"] == 0.0
 
@@ -57,6 +60,13 @@ def test_params_set_the_switches_and_check_refuses_contradictions():
         mechanism("schema_update").check(ps.ModelParams())
     with pytest.raises(ValidationError, match=r"fear_threat_weight.*> 0"):
         mechanism("fear_mediated").check(ps.ModelParams())
+    # The natural course's drift levels off: both its fields switched on, and off elsewhere.
+    nat = mechanism("natural_course").params()
+    assert (nat.drift_sd, nat.drift_reversion) == (0.2, 1.0)
+    with pytest.raises(ValidationError, match=r"params\.drift_reversion.*> 0 under"):
+        mechanism("natural_course").check(nat.replace(drift_reversion=0.0))
+    with pytest.raises(ValidationError, match=r"params\.drift_reversion.*0 under the 'inhibition'"):
+        mechanism("inhibition").check(ps.ModelParams(drift_reversion=0.5))
 
 
 # -- what each mechanism does to the course -----------------------------------------------------
@@ -99,23 +109,36 @@ def test_fear_mediated_threat_follows_fear():
 
 def test_natural_course_moves_untreated_patients_each_their_own_way():
     """Usual care over 4 years, same patients and shocks: without a natural course each
-    patient's schema stays where it was; with one, the schemas drift apart (mean drift 0)
-    and so does pain, while every other trait is unchanged."""
+    patient's schema stays where it was; with one, each patient's schema moves by their own
+    drift, which levels off at drift / drift_reversion, while every other trait is unchanged."""
     inh = _course("inhibition", years=4.0)
-    nat = _course("natural_course", years=4.0, drift_sd=0.3)
+    over = dict(drift_sd=0.3, drift_reversion=1.0)
+    nat = _course("natural_course", years=4.0, **over)
     assert float(np.abs(inh.latent["course"]).max()) == 0.0
-    course = nat.latent["course"].sel(visit="late").values
-    # 4 years x drift_sd 0.3: SD 1.2 log units, mean 0 (400 patients)
-    assert 1.0 < course.std() < 1.4 and abs(course.mean()) < 0.2
     c_inh = ps.Cohort.from_trial_baseline(400, seed=3, params=mechanism("inhibition").params())
     c_nat = ps.Cohort.from_trial_baseline(
-        400, seed=3, params=mechanism("natural_course").params(ps.ModelParams(drift_sd=0.3))
+        400, seed=3, params=mechanism("natural_course").params(ps.ModelParams(**over))
     )
     for f in c_inh.traits._fields:
         if f != "drift":
             np.testing.assert_array_equal(getattr(c_inh.traits, f), getattr(c_nat.traits, f))
     assert float(np.abs(c_inh.traits.drift).max()) == 0.0
-    assert 0.25 < float(np.std(c_nat.traits.drift)) < 0.35
+    drift = np.asarray(c_nat.traits.drift)
+    assert 0.25 < float(np.std(drift)) < 0.35
+    # The daily Euler step of course' = drift - reversion * course, from 0: after n days
+    # course = drift / reversion * (1 - q ** n), q = 1 - reversion / 365.25; n is the same
+    # whole number for every patient, and the two visits are 4 x 365 days apart.
+    q = 1.0 - 1.0 / 365.25
+    n = {
+        v: np.log1p(-nat.latent["course"].sel(visit=v).values / drift) / np.log(q)
+        for v in ("post", "late")
+    }
+    for v in n:
+        np.testing.assert_allclose(n[v], np.round(np.median(n[v])), atol=0.01)  # a day is 1
+    assert round(np.median(n["late"]) - np.median(n["post"])) == 4 * 365
+    late = nat.latent["course"].sel(visit="late").values
+    # Levelled off: after 4 time constants the course is 98% of drift / reversion.
+    assert np.allclose(late, 0.98 * drift, rtol=0.01)
 
 
 def test_natural_course_spreads_untreated_pain_over_years():
@@ -128,7 +151,11 @@ def test_natural_course_spreads_untreated_pain_over_years():
         b = res.latent["belief"]
         return float((b.sel(visit="late") - b.sel(visit="start")).std())
 
-    assert spread("natural_course", drift_sd=0.3) > 2.0 * spread("inhibition")
+    # A wide drift that levels off slowly (time constant 5 years); measured 0.23 vs 0.095.
+    wide = spread("natural_course", drift_sd=1.0, drift_reversion=0.2)
+    assert wide > 2.0 * spread("inhibition")
+    # The same drift levelling off within a year moves the belief less.
+    assert spread("natural_course", drift_sd=1.0, drift_reversion=1.0) < 0.7 * wide
 
 
 # -- fitting under a mechanism ------------------------------------------------------------------

@@ -193,6 +193,14 @@ def test_load_refuses_a_fit_of_another_version_or_a_tampered_configuration(tmp_p
         ps.TrialModel.load(old)
     with pytest.warns(ps.VersionWarning, match="0.0.1"):
         ps.TrialModel.load(old, strict=False)
+    # Same version, other model sources (a fit made while the equations were being edited).
+    edited = _fake_fit(tm, tmp_path / "edited.nc", model_fingerprint="0" * 16)
+    with pytest.raises(ps.DifferentModelError, match=r"other model sources.*0{16}"):
+        ps.TrialModel.load(edited)
+    with pytest.warns(ps.VersionWarning, match="other model sources"):
+        ps.TrialModel.load(edited, strict=False)
+    with pytest.raises(ps.DifferentModelError, match="differs"):
+        tm.load_fit(edited)  # no recorded density to reproduce: refused
     bad = _fake_fit(tm, tmp_path / "bad.nc", config_hash="0" * 16)
     with pytest.raises(ps.DifferentModelError, match="configuration hash"):
         ps.TrialModel.load(bad)
@@ -210,6 +218,7 @@ def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(t
     import arviz as az
     import xarray as xr
 
+    from prt_sim._version import current_fingerprint
     from prt_sim.io import provenance
 
     tm = ps.TrialModel(published_ashar2022(), n_agents=4)
@@ -240,7 +249,9 @@ def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(t
     check = json.loads(got.attrs["verified_from"])
     assert check["reproduced"] and check["version"] == "0.3.0" and check["draws"] == 3
     assert check["max_abs_diff"] <= check["tolerance"]
-    assert ps.TrialModel.load(same).attrs["prt_sim_version"] == ps.__version__  # written back
+    back = ps.TrialModel.load(same)  # written back, stamped with these sources
+    assert back.attrs["prt_sim_version"] == ps.__version__
+    assert back.attrs["model_fingerprint"] == current_fingerprint()
     changed = old_fit("changed.nc", recorded + 1e-3 * np.abs(recorded))
     with pytest.raises(ps.DifferentModelError, match=r"0\.3\.0.*differs.*refit"):
         tm.load_fit(changed)
@@ -273,7 +284,9 @@ def test_readings_and_their_inverse_are_one_map():
     np.testing.assert_allclose(back["fear"], s.fear, rtol=1e-12)
     np.testing.assert_allclose(back["catastrophizing"], s.catastrophizing, rtol=1e-12)
     np.testing.assert_allclose(back["avoidance"], s.avoidance, rtol=1e-12)
-    schema = np.minimum(1.0, x.schema * np.exp(s.course))  # moved by the natural course
+    # moved by the natural course: the schema's odds times exp(course)
+    odds = x.schema / (1 - x.schema) * np.exp(s.course)
+    schema = odds / (1 + odds)
     np.testing.assert_allclose(mb, 1 - schema * (1 - s.safety) * (1 - s.consolidated), rtol=1e-12)
     for ins in INSTRUMENTS.values():
         if ins.n_points:

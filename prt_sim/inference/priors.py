@@ -279,9 +279,23 @@ MECHANISM_PRIORS: dict[str, Prior] = {
         0.2,
         1.0,
         "params",
-        "between-patient SD of the schema's natural-course drift, log units per year; weakly "
-        "informative, not set from any outcome: 95% within 0.03/year (the schema's odds "
-        "barely move in a decade) and 1.4/year (a schema can halve within months)",
+        "between-patient SD of the schema's natural-course drift at entry, logit units per "
+        "year; weakly informative, not set from any outcome: 95% within 0.03/year (the "
+        "schema's odds barely move in a decade) and 1.4/year (its odds can halve within "
+        "months)",
+    ),
+    "drift_reversion": Prior(
+        "lognormal",
+        1.0,
+        1.0,
+        "params",
+        "rate at which a patient's natural-course drift levels off, per year (its time "
+        "constant is the inverse): centred on levelling within about a year, because changes "
+        "in persistent low-back pain come mostly in the first 6-26 weeks and then slow "
+        "(Menezes Costa et al. 2012, CMAJ 184:E613; a recent-onset population, so the prior "
+        "is wide) and because cohorts' trajectory classes recur 5 years on (Chen et al. 2018, "
+        "Pain 159:252); 95% of time constants within 7 weeks and 7 years. Not set from the "
+        "HUNT trajectory shares, which stay an out-of-sample check",
     ),
 }
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._version import current_fingerprint
 from ..errors import DataFormatError, DifferentModelError, ValidationError, check_int
 from ..io import NETCDF_ENGINE, atomic_path, config_hash, open_result, provenance, to_jsonable
 from ..model.cohorts import CohortSpec
@@ -411,11 +412,18 @@ class TrialModel:
             warnings.simplefilter("ignore")  # the version is checked below, as an error
             attrs = open_result(path, (_KIND, "prior"))
         written = attrs.get("prt_sim_version")
-        if written != __version__:
-            msg = (
-                f"{path}: fitted with prt_sim {written}, this is prt_sim {__version__} (the "
-                "equations may differ); refit, or load with strict=False to inspect it"
-            )
+        if not _same_model(attrs):
+            if written == __version__:
+                msg = (
+                    f"{path}: fitted with prt_sim {written} from other model sources "
+                    f"(fingerprint {attrs.get('model_fingerprint')}, these are "
+                    f"{current_fingerprint()}); refit, or load with strict=False to inspect it"
+                )
+            else:
+                msg = (
+                    f"{path}: fitted with prt_sim {written}, this is prt_sim {__version__} "
+                    "(the equations may differ); refit, or load with strict=False to inspect it"
+                )
             if strict:
                 raise DifferentModelError(msg)
             from ..errors import VersionWarning
@@ -479,7 +487,7 @@ class TrialModel:
                 f"(different: {', '.join(diff)})"
             )
         written = idata.attrs.get("prt_sim_version")
-        if written != __version__:
+        if not _same_model(idata.attrs):
             check = self.reproduces(idata, n_check=n_check)
             if not check["reproduced"]:
                 raise DifferentModelError(
@@ -488,8 +496,10 @@ class TrialModel:
                     f"{check['tolerance']:.3g}): the equations changed, refit"
                 )
             check["version"] = written
+            check["model_fingerprint"] = idata.attrs.get("model_fingerprint")
             idata.attrs.update(
                 prt_sim_version=__version__,
+                model_fingerprint=current_fingerprint(),
                 config=json.dumps(mine),
                 config_hash=config_hash(mine),
                 verified_from=json.dumps(check),
@@ -535,6 +545,17 @@ class TrialModel:
         tol = rtol * scale
         return {"reproduced": bool(worst <= tol), "draws": len(flat), "max_abs_diff": worst,
                 "tolerance": tol}  # fmt: skip
+
+
+def _same_model(attrs) -> bool:
+    """Whether a result was made by this version from these model sources (a result written
+    before fingerprints were recorded is judged by its version alone)."""
+    from .. import __version__
+
+    if attrs.get("prt_sim_version") != __version__:
+        return False
+    written = attrs.get("model_fingerprint")
+    return written is None or written == current_fingerprint()
 
 
 def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:

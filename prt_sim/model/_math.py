@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-__all__ = ["exp", "log", "sqrt", "minimum", "maximum", "power", "off"]
+__all__ = ["exp", "expm1", "log", "sqrt", "minimum", "maximum", "power", "off"]
 
 
 def _ns(*xs):
@@ -27,6 +27,11 @@ def _ns(*xs):
 def exp(x):
     """Elementwise exponential."""
     return _ns(x).exp(x)
+
+
+def expm1(x):
+    """Elementwise ``exp(x) - 1``, exact to rounding near 0 (exactly 0 at 0)."""
+    return _ns(x).expm1(x)
 
 
 def log(x):
@@ -63,6 +68,11 @@ def off(x):
 @overload(exp)
 def _exp_nb(x):
     return lambda x: np.exp(x)
+
+
+@overload(expm1)
+def _expm1_nb(x):
+    return lambda x: np.expm1(x)
 
 
 @overload(log)

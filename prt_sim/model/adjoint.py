@@ -13,8 +13,8 @@ from __future__ import annotations
 from numba.extending import register_jitable
 
 from ..jit import njit
-from ._math import exp, log, maximum, off, power, sqrt
-from .dynamics import DAYS_PER_YEAR, Drive, Shocks, State, Traits
+from ._math import exp, expm1, log, maximum, minimum, off, power, sqrt
+from .dynamics import COURSE_MAX, DAYS_PER_YEAR, Drive, Shocks, State, Traits
 from .params import DynParams
 
 __all__ = ["daily_step_vjp", "daily_step_vjp_jit", "daily_step_vjp_inline"]
@@ -53,10 +53,11 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     # ---- forward recomputation (same expressions as daily_step) ----
     gap_s = 1.0 - s.safety
     gap_c = 1.0 - s.consolidated
-    grow = exp(s.course)
-    schema_raw = x.schema * grow
-    below = _step_mask(schema_raw < 1.0)  # the schema's cap at 1 is not reached
-    schema = schema_raw * below + (1.0 - below)
+    # inside the cut of dynamics.schema_now
+    course_in = _step_mask(s.course < COURSE_MAX) * _step_mask(s.course > -COURSE_MAX)
+    m_c = expm1(minimum(COURSE_MAX, maximum(-COURSE_MAX, s.course)))
+    den_c = 1.0 + x.schema * m_c
+    schema = x.schema + x.schema * (1.0 - x.schema) * m_c / den_c  # dynamics.schema_now
     b = schema * (gap_s * gap_c)
     e_f = exp(-dt / p.flare_duration)
     e_1 = exp(-1.0 / p.flare_duration)
@@ -253,14 +254,20 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     )
     g_tau_f = g_flare_raw * (s.flare * e_f * dt / tau2 + z.flare * d_spread)
     g_zflare = g_zflare + g_flare_raw * spread
-    # b = min(1, schema * exp(course)) * (1 - S) * (1 - consolidated)
-    g_schema_now = g_b * (gap_s * gap_c) * below
-    g_schema = g_schema_now * grow
-    g_course = gs.course + g_schema_now * schema_raw
+    # b = schema_now * (1 - S) * (1 - consolidated); schema_now = schema e^c / den_c, so
+    # d/d schema = e^c / den_c^2 and d/dc = schema_now (1 - schema_now) (logistic).
+    g_schema_now = g_b * (gap_s * gap_c)
+    g_schema = g_schema_now * (1.0 + m_c) / (den_c * den_c)
     g_S = g_S - g_b * schema * gap_c
     g_Cs = g_Cs - g_b * schema * gap_s
-    # course' = course + drift * dt / DAYS_PER_YEAR
-    g_drift = gs.course * (dt / DAYS_PER_YEAR)
+    # course' = course + (drift - drift_reversion * course) * dt / DAYS_PER_YEAR
+    per_year = dt / DAYS_PER_YEAR
+    g_course = (
+        gs.course * (1.0 - p.drift_reversion * per_year)
+        + g_schema_now * schema * (1.0 - schema) * course_in
+    )
+    g_drift = gs.course * per_year
+    g_reversion = -gs.course * s.course * per_year
 
     g_state = State(
         safety=g_S,
@@ -311,6 +318,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         stable_decay_ratio=g_ratio,
         fear_threat_weight=g_fear_weight,
         drift_sd=zero,  # enters through the drift trait (g_traits.drift)
+        drift_reversion=g_reversion,
         pain_report_sd=zero,
         item_noise_sd=zero,
         tsk11_pain_state=zero,

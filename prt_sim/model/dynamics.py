@@ -22,7 +22,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ..jit import njit, row_tuple
-from ._math import exp, maximum, minimum, off, power, sqrt
+from ._math import exp, expm1, maximum, minimum, off, power, sqrt
 
 __all__ = [
     "State",
@@ -34,8 +34,10 @@ __all__ = [
     "belief",
     "schema_now",
     "DAYS_PER_YEAR",
+    "COURSE_MAX",
     "threat",
     "pain",
+    "pain_from_belief",
     "daily_step",
     "daily_step_jit",
     "daily_step_inline",
@@ -62,7 +64,7 @@ class State(NamedTuple):
     consolidated: (
         float  #: consolidated (stable) safety trace, 0-1 (0 unless consolidation_rate > 0)
     )
-    course: float  #: natural-course change of the schema since entry, log units (0: none)
+    course: float  #: natural-course change of the schema since entry, logit units (0: none)
 
 
 class Traits(NamedTuple):
@@ -78,7 +80,7 @@ class Traits(NamedTuple):
     adherence: float  #: probability of doing the guided exposure in a session, 0-1
     placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
     chronicity: float  #: years with back pain, 0-80
-    drift: float  #: natural-course drift of the schema, log units per year, -5 to 5
+    drift: float  #: natural-course drift of the schema at entry, logit units/year, -20 to 20
 
 
 class Drive(NamedTuple):
@@ -102,6 +104,10 @@ class Shocks(NamedTuple):
 
 #: Days per year of the natural-course drift (Julian year).
 DAYS_PER_YEAR = 365.25
+#: The schema reads the course cut to +-COURSE_MAX logit units (its odds moved by e^30 = 1e13:
+#: a schema of 0.001-0.999 is then 0 or 1 to 1e-10), so ``exp`` cannot overflow and a schema of exactly 1
+#: stays 1 (no 0/0) however far the course goes.
+COURSE_MAX = 30.0
 
 #: Fields per state and per trait vector: the width of a patient's row in the kernels' tables.
 N_STATE = len(State._fields)
@@ -159,17 +165,23 @@ TRAIT_RANGES = {
     "adherence": (0.0, 1.0),
     "placebo_response": (0.0, 1.0),
     "chronicity": (0.0, 80.0),
-    "drift": (-5.0, 5.0),
+    "drift": (-20.0, 20.0),
 }
 
 
 @register_jitable
 def schema_now(s, x):
-    """The damage schema today, 0-1: the entry schema moved by the natural course (``course``,
-    log units), capped at 1. Exactly ``x.schema`` while ``course`` is 0."""
+    """The damage schema today, 0-1: the entry schema moved by the natural course, ``course``
+    logit units (its odds multiplied by ``exp(course)``). Exactly ``x.schema`` while ``course``
+    is 0, and never past 0 or 1: a schema near 1 still moves down, and moves up ever less.
+
+    Written as ``schema + schema (1 - schema) expm1(course) / (1 + schema expm1(course))``
+    (= ``schema e^c / (1 - schema + schema e^c)``) so that ``course = 0`` gives the entry schema
+    bit for bit."""
     if off(s.course):  # a scalar 0 (compiled code, per patient-day): the same value, no exp
         return x.schema
-    return minimum(1.0, x.schema * exp(s.course))
+    m = expm1(minimum(COURSE_MAX, maximum(-COURSE_MAX, s.course)))
+    return x.schema + x.schema * (1.0 - x.schema) * m / (1.0 + x.schema * m)
 
 
 @register_jitable
@@ -196,7 +208,14 @@ def threat(b, s, p):
 @register_jitable
 def pain(s, x, p, flare):
     """Daily pain, 0-10: floor + gain * threat * (1 - placebo) + flare + fluctuation, clipped."""
-    amplified = x.gain * threat(belief(s, x), s, p) * (1.0 - s.expectancy)
+    return pain_from_belief(belief(s, x), s, x, p, flare)
+
+
+@register_jitable
+def pain_from_belief(b, s, x, p, flare):
+    """:func:`pain` given today's belief ``b`` = ``belief(s, x)`` (the daily update evaluates
+    the belief once and uses it twice)."""
+    amplified = x.gain * threat(b, s, p) * (1.0 - s.expectancy)
     raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * s.fluctuation
     return minimum(10.0, maximum(0.0, raw))
 
@@ -237,7 +256,7 @@ def daily_step(s, x, d, z, p):
     decay = exp(-dt / p.flare_duration)
     spread = (1.0 - decay) / (dt * (1.0 - exp(-1.0 / p.flare_duration)))
     flare = minimum(1.0, s.flare * decay + z.flare * spread)
-    today_pain = pain(s, x, p, flare)
+    today_pain = pain_from_belief(b, s, x, p, flare)
 
     # Treatment delivered to this patient today.
     session = d.education * z.attend
@@ -287,8 +306,9 @@ def daily_step(s, x, d, z, p):
     expectancy = faded + injected * (x.placebo_response - faded)
     phi = power(p.fluct_persistence, dt)
     fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
-    # Natural course: the schema drifts at the patient's own rate (log units per year).
-    course = s.course + x.drift * (dt / DAYS_PER_YEAR)
+    # Natural course: the schema drifts at the patient's own rate (logit units per year), a
+    # drift that levels off at rate drift_reversion (0: it never does) at drift / reversion.
+    course = s.course + (x.drift - p.drift_reversion * s.course) * (dt / DAYS_PER_YEAR)
 
     new = State(
         safety,

@@ -17,8 +17,10 @@ its parameters (:meth:`Mechanism.params`). The mechanisms (equations in ``docs/m
   (``fear_threat_weight``) rather than from the belief directly: the chain the trial's
   mediation analysis tests.
 - ``natural_course``: untreated patients are not pinned to a steady state: each patient's
-  damage schema drifts by their own rate (``drift``, log units per year, between-patient SD
-  ``drift_sd``, mean 0), before, during and after any treatment.
+  damage schema drifts at their own rate (``drift``, logit units per year at entry,
+  between-patient SD ``drift_sd``, mean 0), before, during and after any treatment; the drift
+  levels off at rate ``drift_reversion`` (per year), so a patient's schema settles at a level
+  of their own instead of running to 0 or 1.
 
 Mechanisms combine with ``+`` (``"consolidation+fear_mediated"``), except where the
 combination makes no sense (see :data:`EXCLUSIVE`).
@@ -38,7 +40,12 @@ __all__ = ["MECHANISMS", "EXCLUSIVE", "Mechanism", "mechanism", "mechanism_names
 MECHANISMS: dict[str, dict] = {
     "inhibition": {
         "doc": "labile safety memory that fades with avoidance and flares",
-        "fixed": {"consolidation_rate": 0.0, "fear_threat_weight": 0.0, "drift_sd": 0.0},
+        "fixed": {
+            "consolidation_rate": 0.0,
+            "fear_threat_weight": 0.0,
+            "drift_sd": 0.0,
+            "drift_reversion": 0.0,
+        },
         "free": {},
     },
     "consolidation": {
@@ -61,7 +68,7 @@ MECHANISMS: dict[str, dict] = {
         "fixed": {},
         # The median of its prior (prt_sim.inference.priors.MECHANISM_PRIORS): used only by
         # simulations run without a fit.
-        "free": {"drift_sd": 0.2},
+        "free": {"drift_sd": 0.2, "drift_reversion": 1.0},
     },
 }
 

@@ -162,10 +162,19 @@ class ModelParams(Validated):
     drift_sd: float = spec(
         0.0,
         0.0,
-        2.0,
-        "log units/year",
-        "between-patient SD of the natural-course drift of the damage schema (mean 0); "
-        "0: every untreated patient keeps their schema (no natural course)",
+        5.0,
+        "logit units/year",
+        "between-patient SD of the natural-course drift of the damage schema at entry (mean "
+        "0); 0: every untreated patient keeps their schema (no natural course)",
+    )
+    drift_reversion: float = spec(
+        0.0,
+        0.0,
+        20.0,
+        "1/year",
+        "rate at which a patient's natural-course drift levels off: the schema's change "
+        "approaches drift / drift_reversion logit units with time constant 1 / drift_reversion "
+        "years (0: the drift goes on at its entry rate)",
     )
     # measurement
     pain_report_sd: float = spec(
