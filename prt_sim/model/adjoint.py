@@ -53,11 +53,17 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     # ---- forward recomputation (same expressions as daily_step) ----
     gap_s = 1.0 - s.safety
     gap_c = 1.0 - s.consolidated
-    # inside the cut of dynamics.schema_now
-    course_in = _step_mask(s.course < COURSE_MAX) * _step_mask(s.course > -COURSE_MAX)
-    m_c = expm1(minimum(COURSE_MAX, maximum(-COURSE_MAX, s.course)))
-    den_c = 1.0 + x.schema * m_c
-    schema = x.schema + x.schema * (1.0 - x.schema) * m_c / den_c  # dynamics.schema_now
+    if off(s.course):  # as dynamics.schema_now: no natural course today, no expm1
+        course_in = 1.0
+        m_c = 0.0
+        den_c = 1.0
+        schema = x.schema
+    else:
+        # inside the cut of dynamics.schema_now
+        course_in = _step_mask(s.course < COURSE_MAX) * _step_mask(s.course > -COURSE_MAX)
+        m_c = expm1(minimum(COURSE_MAX, maximum(-COURSE_MAX, s.course)))
+        den_c = 1.0 + x.schema * m_c
+        schema = x.schema + x.schema * (1.0 - x.schema) * m_c / den_c  # dynamics.schema_now
     b = schema * (gap_s * gap_c)
     e_f = exp(-dt / p.flare_duration)
     e_1 = exp(-1.0 / p.flare_duration)
