@@ -32,6 +32,7 @@ __all__ = [
     "replace_block",
     "read_block",
     "provenance",
+    "same_model",
     "config_hash",
     "to_jsonable",
     "check_output_file",
@@ -241,6 +242,18 @@ def read_toml(path: str | os.PathLike, relative: tuple[tuple[str, str], ...] = (
     return data
 
 
+def same_model(attrs) -> bool:
+    """Whether a result was made by this version from these model sources (a result written
+    before fingerprints were recorded is judged by its version alone)."""
+    from . import __version__
+    from ._version import current_fingerprint
+
+    if attrs.get("prt_sim_version") != __version__:
+        return False
+    written = attrs.get("model_fingerprint")
+    return written is None or written == current_fingerprint()
+
+
 def _check_version(attrs: dict, path: Path) -> None:
     from . import __version__
     from ._version import current_fingerprint
@@ -253,7 +266,7 @@ def _check_version(attrs: dict, path: Path) -> None:
             VersionWarning,
             stacklevel=3,
         )
-    elif attrs.get("model_fingerprint", current_fingerprint()) != current_fingerprint():
+    elif not same_model(attrs):
         warnings.warn(
             f"{path} was written by prt_sim {written} from other model sources (fingerprint "
             f"{attrs['model_fingerprint']}, these are {current_fingerprint()}): its numbers "

@@ -33,7 +33,15 @@ import xarray as xr
 
 from .._version import current_fingerprint
 from ..errors import DataFormatError, DifferentModelError, ValidationError, check_int
-from ..io import NETCDF_ENGINE, atomic_path, config_hash, open_result, provenance, to_jsonable
+from ..io import (
+    NETCDF_ENGINE,
+    atomic_path,
+    config_hash,
+    open_result,
+    provenance,
+    same_model,
+    to_jsonable,
+)
 from ..model.cohorts import CohortSpec
 from ..model.params import ModelParams
 from ..model.rng import check_seed, derive_key
@@ -412,7 +420,7 @@ class TrialModel:
             warnings.simplefilter("ignore")  # the version is checked below, as an error
             attrs = open_result(path, (_KIND, "prior"))
         written = attrs.get("prt_sim_version")
-        if not _same_model(attrs):
+        if not same_model(attrs):
             if written == __version__:
                 msg = (
                     f"{path}: fitted with prt_sim {written} from other model sources "
@@ -487,7 +495,7 @@ class TrialModel:
                 f"(different: {', '.join(diff)})"
             )
         written = idata.attrs.get("prt_sim_version")
-        if not _same_model(idata.attrs):
+        if not same_model(idata.attrs):
             check = self.reproduces(idata, n_check=n_check)
             if not check["reproduced"]:
                 raise DifferentModelError(
@@ -545,17 +553,6 @@ class TrialModel:
         tol = rtol * scale
         return {"reproduced": bool(worst <= tol), "draws": len(flat), "max_abs_diff": worst,
                 "tolerance": tol}  # fmt: skip
-
-
-def _same_model(attrs) -> bool:
-    """Whether a result was made by this version from these model sources (a result written
-    before fingerprints were recorded is judged by its version alone)."""
-    from .. import __version__
-
-    if attrs.get("prt_sim_version") != __version__:
-        return False
-    written = attrs.get("model_fingerprint")
-    return written is None or written == current_fingerprint()
 
 
 def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
