@@ -17,9 +17,9 @@ __all__ = [
     "MODEL_SOURCES",
 ]
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "f08da126d6fe3ed6"
+MODEL_FINGERPRINT = "b98f5d533d919b19"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 

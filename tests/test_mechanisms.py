@@ -23,11 +23,11 @@ def test_every_mechanism_and_a_combination_resolve():
         assert mechanism(name).name == name
     m = mechanism(" fear_mediated + consolidation ")
     assert m.name == "consolidation+fear_mediated"  # canonical order
-    assert m.fixed == {"drift_sd": 0.0, "drift_reversion": 0.0}  # no natural course unless named
+    assert m.fixed == {"course_sd": 0.0, "drift_reversion": 0.0}  # no natural course unless named
     assert set(m.free) == {"consolidation_rate", "fear_threat_weight"}
     n = mechanism("natural_course+schema_update")
     assert n.name == "schema_update+natural_course" and n.free == {
-        "drift_sd": 0.2,
+        "course_sd": 0.3,
         "drift_reversion": 1.0,
     }
     s = mechanism("schema_update")
@@ -62,7 +62,7 @@ def test_params_set_the_switches_and_check_refuses_contradictions():
         mechanism("fear_mediated").check(ps.ModelParams())
     # The natural course's drift levels off: both its fields switched on, and off elsewhere.
     nat = mechanism("natural_course").params()
-    assert (nat.drift_sd, nat.drift_reversion) == (0.2, 1.0)
+    assert (nat.course_sd, nat.drift_reversion) == (0.3, 1.0)
     with pytest.raises(ValidationError, match=r"params\.drift_reversion.*> 0 under"):
         mechanism("natural_course").check(nat.replace(drift_reversion=0.0))
     with pytest.raises(ValidationError, match=r"params\.drift_reversion.*0 under the 'inhibition'"):
@@ -110,9 +110,10 @@ def test_fear_mediated_threat_follows_fear():
 def test_natural_course_moves_untreated_patients_each_their_own_way():
     """Usual care over 4 years, same patients and shocks: without a natural course each
     patient's schema stays where it was; with one, each patient's schema moves by their own
-    drift, which levels off at drift / drift_reversion, while every other trait is unchanged."""
+    drift, which levels off at their level drift / drift_reversion (between-patient SD
+    course_sd), while every other trait is unchanged."""
     inh = _course("inhibition", years=4.0)
-    over = dict(drift_sd=0.3, drift_reversion=1.0)
+    over = dict(course_sd=0.6, drift_reversion=0.5)
     nat = _course("natural_course", years=4.0, **over)
     assert float(np.abs(inh.latent["course"]).max()) == 0.0
     c_inh = ps.Cohort.from_trial_baseline(400, seed=3, params=mechanism("inhibition").params())
@@ -124,21 +125,24 @@ def test_natural_course_moves_untreated_patients_each_their_own_way():
             np.testing.assert_array_equal(getattr(c_inh.traits, f), getattr(c_nat.traits, f))
     assert float(np.abs(c_inh.traits.drift).max()) == 0.0
     drift = np.asarray(c_nat.traits.drift)
+    # the drift at entry is the rate times the level: SD 0.5 x 0.6 = 0.3 per year
     assert 0.25 < float(np.std(drift)) < 0.35
+    level = drift / 0.5
     # The daily Euler step of course' = drift - reversion * course, from 0: after n days
     # course = drift / reversion * (1 - q ** n), q = 1 - reversion / 365.25; n is the same
     # whole number for every patient, and the two visits are 4 x 365 days apart.
-    q = 1.0 - 1.0 / 365.25
+    q = 1.0 - 0.5 / 365.25
     n = {
-        v: np.log1p(-nat.latent["course"].sel(visit=v).values / drift) / np.log(q)
+        v: np.log1p(-nat.latent["course"].sel(visit=v).values / level) / np.log(q)
         for v in ("post", "late")
     }
     for v in n:
         np.testing.assert_allclose(n[v], np.round(np.median(n[v])), atol=0.01)  # a day is 1
     assert round(np.median(n["late"]) - np.median(n["post"])) == 4 * 365
     late = nat.latent["course"].sel(visit="late").values
-    # Levelled off: after 4 time constants the course is 98% of drift / reversion.
-    assert np.allclose(late, 0.98 * drift, rtol=0.01)
+    # About 2 time constants after entry the course is most of the way to the level.
+    assert np.allclose(late, (1.0 - q ** np.round(np.median(n["late"]))) * level, rtol=1e-6)
+    assert np.all((np.abs(late) > 0.8 * np.abs(level)) & (np.abs(late) < np.abs(level)))
 
 
 def test_natural_course_spreads_untreated_pain_over_years():
@@ -151,11 +155,12 @@ def test_natural_course_spreads_untreated_pain_over_years():
         b = res.latent["belief"]
         return float((b.sel(visit="late") - b.sel(visit="start")).std())
 
-    # A wide drift that levels off slowly (time constant 5 years); measured 0.23 vs 0.095.
-    wide = spread("natural_course", drift_sd=1.0, drift_reversion=0.2)
+    # A wide level approached slowly (time constant 5 years: the 0.5.0 test's drift of SD
+    # 1/year); measured 0.23 vs 0.095.
+    wide = spread("natural_course", course_sd=5.0, drift_reversion=0.2)
     assert wide > 2.0 * spread("inhibition")
-    # The same drift levelling off within a year moves the belief less.
-    assert spread("natural_course", drift_sd=1.0, drift_reversion=1.0) < 0.7 * wide
+    # A level of a fifth of the spread, whatever the rate, moves the belief less.
+    assert spread("natural_course", course_sd=1.0, drift_reversion=1.0) < 0.7 * wide
 
 
 # -- fitting under a mechanism ------------------------------------------------------------------

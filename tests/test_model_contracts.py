@@ -233,7 +233,7 @@ def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(t
     })  # fmt: skip
     recorded = np.array([[logp(p) for p in points]])
     cfg = tm.config()
-    del cfg["params"]["drift_sd"]  # written before the natural course existed
+    del cfg["params"]["course_sd"]  # written before the natural course existed
 
     def old_fit(name, logp_values):
         idata = az.InferenceData(
@@ -332,6 +332,6 @@ def test_the_daily_update_never_reads_the_measurement_parameters():
     for name, g in zip(ps.model.params.DynParams._fields, g_p):
         if name == "flare_rate":  # enters through the flare shock
             g = g_z.flare
-        if name == "drift_sd":  # enters through each patient's drift (drift_sd x drift_z)
+        if name == "course_sd":  # enters through each patient's drift (rate x course_sd x z)
             g = g_x.drift
         assert (np.any(np.asarray(g) != 0)) == (name not in MEASUREMENT_PARAMS), name

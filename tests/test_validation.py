@@ -41,7 +41,7 @@ def tiny_cohort():
         ("flare_duration", math.inf, "(0.0, 365.0]"),
         ("fluct_sd", math.nan, "[0.0, 5.0]"),
         ("placebo_duration", 4000.0, "(0.0, 3650.0]"),
-        ("drift_sd", 6.0, "[0.0, 5.0]"),
+        ("course_sd", 11.0, "[0.0, 10.0]"),
         ("drift_reversion", -0.1, "[0.0, 20.0]"),
     ],
 )
@@ -513,7 +513,7 @@ def test_from_records_bad_offsets(field):
         ("avoid_prop", 3.5, "[0.0, 3.0]"),
         ("floor", -0.1, "[0.0, 10.0]"),
         ("chronicity", np.nan, "[0.0, 80.0]"),
-        ("drift", 25.0, "[-20.0, 20.0]"),
+        ("drift", 525.0, "[-500.0, 500.0]"),
     ],
 )
 def test_cohort_traits_out_of_range(trait, value, allowed):

@@ -81,7 +81,7 @@ DRIFT_EFFECT = "drift_z"
 
 def has_drift(priors, params: ModelParams) -> bool:
     """Whether a model with these priors and parameters has a natural-course drift."""
-    return "drift_sd" in priors or params.drift_sd > 0.0
+    return "course_sd" in priors or params.course_sd > 0.0
 
 
 def random_effects(idata_or_names) -> tuple[str, ...]:

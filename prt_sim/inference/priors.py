@@ -2,9 +2,10 @@
 
 Each fitted quantity names where its value goes: a :class:`~prt_sim.model.params.ModelParams`
 field ("params"), a :class:`~prt_sim.model.cohorts.CohortSpec` field ("spec"), or
-``self_guided_scale`` ("protocol"), a multiplier of the protocols' self-guided doses. Prior
-means are the hand-set defaults, which put simulated arms near the published figures; widths
-allow several-fold changes.
+``self_guided_scale`` ("protocol"), a multiplier of the protocols' self-guided doses. Each
+prior names its basis in ``doc``: a published figure from a study other than the PRT trial, or
+a weakly informative range argued from the parameter's meaning; none is centred on the
+hand-set defaults, which were chosen with the trial's outcomes in view (:data:`DEFAULT_PRIORS`).
 
 A prior is only accepted where it can be learned: on a ``CohortSpec`` field that the models
 compute symbolically (:data:`FITTABLE_SPEC`), and, once a model is built, on a quantity its
@@ -172,52 +173,126 @@ class Prior:
         return f"TruncatedNormal({self.a:g}, {self.b:g}; [{self.lower:g}, {self.upper:g}])"
 
 
-#: The default set of fitted parameters and their priors.
+#: The default set of fitted parameters and their priors. Each names its basis: a figure from a
+#: study other than the PRT trial (``../shared/notes/prior_sources.md`` and
+#: ``natural_course.md``), or, where none bears on the parameter, a weakly informative range
+#: argued from the parameter's meaning. None is centred on a value chosen with the trial's
+#: outcomes in view (the hand-set defaults of ``ModelParams`` / ``CohortSpec`` were; until
+#: 0.6.0 the priors were centred on them). ``tests/test_priors.py`` checks that each cites its
+#: basis.
 DEFAULT_PRIORS: dict[str, Prior] = {
     "edu_efficacy_median": Prior(
-        "lognormal", 0.12, 0.75, "spec", "safety learned per education session, median patient"
+        "lognormal",
+        0.1,
+        1.0,
+        "spec",
+        "safety learned per education session, median patient. Anchored on pain education "
+        "alone, which moves pain little: -0.3 (-1.0 to 0.3) points at 3 months after two "
+        "sessions (Traeger et al. 2019, JAMA Neurol 76:161) and -0.6 points short term over 12 "
+        "trials (Watson et al. 2019, J Pain 20:1140); wide (95% within 0.014-0.71: one session "
+        "from barely any safety to half of what a full reattribution gives)",
     ),
     "edu_efficacy_log_sd": Prior(
-        "lognormal", 0.8, 0.4, "spec", "between-patient spread of education efficacy (log scale)"
+        "lognormal",
+        0.7,
+        0.5,
+        "spec",
+        "between-patient spread of education efficacy (log scale). Weakly informative: 95% "
+        "within 0.26-1.9, from patients alike to efficacies 40-fold apart between the 5th and "
+        "95th percentiles",
     ),
     "exposure_learning": Prior(
         "lognormal",
-        0.15,
-        0.75,
+        0.1,
+        1.0,
         "params",
-        "safety learned per exposure session per unit expected harm",
+        "safety learned per exposure session per unit expected harm. Weakly informative, on "
+        "the education prior's scale (a session of exposure teaches as much as one of "
+        "education when the harm expected is 1): exposure changes harm beliefs at least as "
+        "much as graded activity (Leeuw et al. 2008, Pain 138:192), no study gives a rate",
     ),
     "threat_midpoint": Prior(
         "truncnormal",
-        0.65,
-        0.1,
+        0.75,
+        0.3,
         "params",
-        "belief at which threat appraisal is one half",
-        lower=0.2,
-        upper=1.2,
+        "belief at which threat appraisal is one half. Weakly informative: centred on the "
+        "middle of what the appraisal reads (belief 0-1 plus catastrophizing 0-1 at weight "
+        "0.5: 0-1.5), truncated to that range",
+        lower=0.0,
+        upper=1.5,
     ),
     "threat_slope": Prior(
-        "lognormal", 10.0, 0.3, "params", "steepness of threat appraisal in belief"
+        "lognormal",
+        8.0,
+        0.6,
+        "params",
+        "steepness of threat appraisal in belief. Weakly informative: 95% within 2.5 "
+        "(threat changes gradually over the whole belief range) and 26 (a near switch)",
     ),
     "reinstatement": Prior(
-        "beta", 2.0, 30.0, "params", "share of safety memory lost to a flare read fully as damage"
+        "beta",
+        1.5,
+        15.0,
+        "params",
+        "share of safety memory lost to a flare read fully as damage. Anchored on relapse "
+        "after exposure-based treatment, 0-14% at 3-12 months (van Dis et al. 2020, JAMA "
+        "Psychiatry 77:265; Levy et al. 2021, J Anxiety Disord): at about six flares a year "
+        "and a residual belief near 0.4, a loss of 0-14% a year is 0-0.06 per flare; wide "
+        "(95% within 0.007-0.26, mean 0.09)",
     ),
     "safety_decay": Prior(
-        "lognormal", 0.002, 1.0, "params", "daily decay of safety memory at full avoidance"
+        "lognormal",
+        0.001,
+        1.5,
+        "params",
+        "daily decay of safety memory at full avoidance. Anchored on the same relapse "
+        "figures (0-14% in a year after exposure-based treatment; van Dis et al. 2020): at "
+        "the avoidance of treated patients (about 0.2) that is 0-0.002 per day; wide (95% "
+        "within 1e-4-0.019: half-lives at full avoidance from 5 weeks to 19 years)",
     ),
     "placebo_median": Prior(
-        "beta", 2.0, 10.0, "spec", "median open-label placebo expectancy (share of amplified pain)"
+        "beta",
+        2.0,
+        4.0,
+        "spec",
+        "median open-label placebo expectancy (share of amplified pain removed). Anchored on "
+        "open-label placebo in chronic low-back pain against usual care: -1.3 points at 3 "
+        "weeks (Carvalho et al. 2016, Pain 157:2766) and d = -0.44, about -0.75 points "
+        "(Kleine-Borgmann et al. 2019, Pain 160:2891), of about 2.4 points of amplified pain "
+        "in the model's cohort: shares 0.3-0.55; wide (Beta(2, 4): mean 0.33, 95% within "
+        "0.05-0.72)",
     ),
     "placebo_duration": Prior(
-        "lognormal", 90.0, 0.75, "params", "e-folding time of the placebo expectancy, days"
+        "lognormal",
+        180.0,
+        1.5,
+        "params",
+        "e-folding time of the placebo expectancy, days. Sources disagree: an uncontrolled "
+        "5-year follow-up of the trial of Carvalho et al. 2016 found no change from its end, "
+        "a controlled 3-year follow-up of the trial of Kleine-Borgmann et al. 2019 no "
+        "difference between groups, and placebo against no treatment in chronic low-back "
+        "pain gives SMD -0.37 short term, not significant at medium term (Strijkers et al.); "
+        "so wide: 95% within 10 days and the range's 10 years",
     ),
-    "pain_mean": Prior("normal", 3.0, 0.5, "spec", "mean steady-state weekly pain, points"),
+    "pain_mean": Prior(
+        "normal",
+        3.5,
+        1.5,
+        "spec",
+        "mean steady-state weekly pain, points. Anchored on persistent low-back pain cohorts, "
+        "mean 51/100 at entry and 23/100 at one year (Menezes Costa et al. 2012, CMAJ "
+        "184:E613): 95% within 0.5-6.5",
+    ),
     "entry_shift": Prior(
         "truncnormal",
-        1.4,
-        0.5,
+        1.0,
+        1.0,
         "spec",
-        "selection excess at eligibility (regression to the mean), points",
+        "selection excess at eligibility (regression to the mean), points. Anchored on the "
+        "within-arm improvement of trial arms, a standardized mean change of 1.0 at 6 weeks "
+        "over 70 trials (Artus et al. 2014, BMC Musculoskelet Disord 15:68), about 1.5 points, "
+        "of which regression to the mean is a part: centred below it, 95% within 0-3",
         lower=0.0,
         upper=4.0,
     ),
@@ -226,33 +301,53 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         1.0,
         0.75,
         "protocol",
-        "multiplier of every arm's self-guided dose (usual care's workbook and website after post)",
+        "multiplier of every arm's self-guided dose (usual care's workbook and website after "
+        "post). Centred on the protocols' nominal doses (the trial's protocol descriptions, "
+        "not its outcomes); 95% within a quarter and four times them",
     ),
-    "fear_rate": Prior("beta", 3.0, 15.0, "params", "daily rate at which fear tracks belief"),
-    "avoid_rate": Prior("beta", 2.0, 15.0, "params", "daily rate at which avoidance tracks fear"),
+    "fear_rate": Prior(
+        "beta",
+        1.5,
+        10.0,
+        "params",
+        "daily rate at which fear tracks belief. Fear of movement fell first, within days, "
+        "in daily diaries during exposure (Bontinck et al. 2022, J Clin Med 11:1360); wide "
+        "(95% within 0.01-0.37 per day: time constants from 3 days to 3 months)",
+    ),
+    "avoid_rate": Prior(
+        "beta",
+        1.5,
+        15.0,
+        "params",
+        "daily rate at which avoidance tracks fear. Weakly informative: 95% within "
+        "0.007-0.26 per day (time constants from 4 days to 5 months); no study gives a rate",
+    ),
     "tsk11_pain_state": Prior(
         "lognormal",
         0.04,
         1.0,
         "params",
-        "TSK-11 reading (fraction of range) per point of pain fluctuation",
+        "TSK-11 reading (fraction of range) per point of pain fluctuation. Weakly informative, "
+        "the same for the three instruments: 95% within 0.6-28% of the range per point",
     ),
     "pcs_pain_state": Prior(
         "lognormal",
         0.04,
         1.0,
         "params",
-        "PCS reading (fraction of range) per point of pain fluctuation",
+        "PCS reading (fraction of range) per point of pain fluctuation. Weakly informative, "
+        "the same for the three instruments: 95% within 0.6-28% of the range per point",
     ),
     "odi_pain_state": Prior(
         "lognormal",
         0.04,
         1.0,
         "params",
-        "Oswestry reading (fraction of range) per point of pain fluctuation",
+        "Oswestry reading (fraction of range) per point of pain fluctuation. Weakly "
+        "informative, the same for the three instruments: 95% within 0.6-28% of the range "
+        "per point",
     ),
 }
-
 
 #: Priors of the parameters a mechanism switches on (:mod:`prt_sim.model.mechanisms`), added to
 #: the defaults when a model is fitted under that mechanism. Weakly informative: neither was set
@@ -274,15 +369,17 @@ MECHANISM_PRIORS: dict[str, Prior] = {
         "params",
         "share of threat appraisal read from fear of movement; weakly informative on [0, 1]",
     ),
-    "drift_sd": Prior(
+    "course_sd": Prior(
         "lognormal",
-        0.2,
-        1.0,
+        0.3,
+        1.2,
         "params",
-        "between-patient SD of the schema's natural-course drift at entry, logit units per "
-        "year; weakly informative, not set from any outcome: 95% within 0.03/year (the "
-        "schema's odds barely move in a decade) and 1.4/year (its odds can halve within "
-        "months)",
+        "between-patient SD of the level each patient's natural course settles at, logit "
+        "units of the damage schema; weakly informative, not set from any outcome: 95% within "
+        "0.03 (the schema's odds barely move) and 3.2 (patients a SD apart end with odds "
+        "25-fold apart). Until 0.6.0 the spread was of the drift at entry (drift_sd, per "
+        "year), a product of this level and the rate, which the first fits pushed against "
+        "its bound",
     ),
     "drift_reversion": Prior(
         "lognormal",
@@ -330,7 +427,12 @@ def mechanism_priors(
 #: Added to the defaults for patient-level fits, where each patient's steady pain is a random
 #: effect and its population spread is identified.
 PATIENT_PAIN_SD_PRIOR = Prior(
-    "lognormal", 1.25, 0.3, "spec", "between-patient SD of steady-state pain, points"
+    "lognormal",
+    1.5,
+    0.5,
+    "spec",
+    "between-patient SD of steady-state pain, points. Weakly informative: 95% within "
+    "0.56-4.0, from patients a point apart to the whole width of the 0-10 scale",
 )
 
 

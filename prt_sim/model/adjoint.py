@@ -323,7 +323,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         consolidation_rate=g_consolidation_rate,
         stable_decay_ratio=g_ratio,
         fear_threat_weight=g_fear_weight,
-        drift_sd=zero,  # enters through the drift trait (g_traits.drift)
+        course_sd=zero,  # enters through the drift trait (g_traits.drift)
         drift_reversion=g_reversion,
         pain_report_sd=zero,
         item_noise_sd=zero,

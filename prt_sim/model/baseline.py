@@ -350,10 +350,13 @@ def build_patients(
     baseline = dict(latent)
     baseline["pain"] = steady_pain(latent["pain"])
     response = response_traits(std, spec)
-    # The natural-course drift: mean 0, between-patient SD drift_sd (0 unless the mechanism
-    # has a natural course), kept within the trait's range.
+    # The natural-course drift at entry: the patient's level (mean 0, between-patient SD
+    # course_sd; 0 unless the mechanism has a natural course) times the rate it is approached,
+    # so the level and its spread are parameters of their own (sampled apart from the rate),
+    # kept within the trait's range.
     lo, hi = TRAIT_RANGES["drift"]
-    response["drift"] = minimum(hi, maximum(lo, p.drift_sd * std["drift_z"]))
+    level = p.course_sd * std["drift_z"]
+    response["drift"] = minimum(hi, maximum(lo, p.drift_reversion * level))
     fluct0 = entry_fluctuation(std["fluct_z"], entry_shift, p)
     return traits_from_baseline(baseline, response, fluct0, p)
 

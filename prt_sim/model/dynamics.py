@@ -80,7 +80,7 @@ class Traits(NamedTuple):
     adherence: float  #: probability of doing the guided exposure in a session, 0-1
     placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
     chronicity: float  #: years with back pain, 0-80
-    drift: float  #: natural-course drift of the schema at entry, logit units/year, -20 to 20
+    drift: float  #: natural-course drift of the schema at entry, logit units/year, -500 to 500
 
 
 class Drive(NamedTuple):
@@ -165,7 +165,9 @@ TRAIT_RANGES = {
     "adherence": (0.0, 1.0),
     "placebo_response": (0.0, 1.0),
     "chronicity": (0.0, 80.0),
-    "drift": (-20.0, 20.0),
+    # A level of 25 logit units (a schema of 0.9 moved to 1 - 1e-10) approached at the
+    # fastest rate (20/year).
+    "drift": (-500.0, 500.0),
 }
 
 

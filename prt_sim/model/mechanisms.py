@@ -17,10 +17,9 @@ its parameters (:meth:`Mechanism.params`). The mechanisms (equations in ``docs/m
   (``fear_threat_weight``) rather than from the belief directly: the chain the trial's
   mediation analysis tests.
 - ``natural_course``: untreated patients are not pinned to a steady state: each patient's
-  damage schema drifts at their own rate (``drift``, logit units per year at entry,
-  between-patient SD ``drift_sd``, mean 0), before, during and after any treatment; the drift
-  levels off at rate ``drift_reversion`` (per year), so a patient's schema settles at a level
-  of their own instead of running to 0 or 1.
+  damage schema moves, before, during and after any treatment, toward a level of their own
+  (logit units, between-patient SD ``course_sd``, mean 0) at rate ``drift_reversion`` (per
+  year), instead of staying put or running to 0 or 1.
 
 Mechanisms combine with ``+`` (``"consolidation+fear_mediated"``), except where the
 combination makes no sense (see :data:`EXCLUSIVE`).
@@ -43,7 +42,7 @@ MECHANISMS: dict[str, dict] = {
         "fixed": {
             "consolidation_rate": 0.0,
             "fear_threat_weight": 0.0,
-            "drift_sd": 0.0,
+            "course_sd": 0.0,
             "drift_reversion": 0.0,
         },
         "free": {},
@@ -64,11 +63,11 @@ MECHANISMS: dict[str, dict] = {
         "free": {"fear_threat_weight": 0.5},
     },
     "natural_course": {
-        "doc": "each patient's schema drifts at their own rate, treated or not",
+        "doc": "each patient's schema moves to a level of their own, treated or not",
         "fixed": {},
         # The median of its prior (prt_sim.inference.priors.MECHANISM_PRIORS): used only by
         # simulations run without a fit.
-        "free": {"drift_sd": 0.2, "drift_reversion": 1.0},
+        "free": {"course_sd": 0.3, "drift_reversion": 1.0},
     },
 }
 

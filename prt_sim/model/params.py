@@ -159,22 +159,22 @@ class ModelParams(Validated):
         "share of threat appraisal read from fear of movement instead of the belief itself "
         "(0: belief only; 1: fear-mediated)",
     )
-    drift_sd: float = spec(
+    course_sd: float = spec(
         0.0,
         0.0,
-        5.0,
-        "logit units/year",
-        "between-patient SD of the natural-course drift of the damage schema at entry (mean "
-        "0); 0: every untreated patient keeps their schema (no natural course)",
+        10.0,
+        "logit units",
+        "between-patient SD of the level each patient's natural course settles at: the "
+        "change of the damage schema's logit, mean 0; 0: every untreated patient keeps their "
+        "schema (no natural course)",
     )
     drift_reversion: float = spec(
         0.0,
         0.0,
         20.0,
         "1/year",
-        "rate at which a patient's natural-course drift levels off: the schema's change "
-        "approaches drift / drift_reversion logit units with time constant 1 / drift_reversion "
-        "years (0: the drift goes on at its entry rate)",
+        "rate at which a patient's natural course approaches its level (time constant "
+        "1 / drift_reversion years); the patient's drift at entry is drift_reversion x level",
     )
     # measurement
     pain_report_sd: float = spec(
