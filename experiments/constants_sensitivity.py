@@ -105,8 +105,8 @@ def block(s: dict) -> str:
         f"{s['prt_sim_version']}, seed {s['seed']}, {s['draws']} posterior draws of a PRT arm of "
         f"{s['patients']} patients, 5 years after post). Each constant the patient-level fit "
         "did not estimate is set to half and to twice its default (the ranges of "
-        "experiments/sensitivity.toml; no external source gives them), holding the fitted "
-        "parameters at their posterior, the patients and the seed: the change in PRT's "
+        "experiments/sensitivity.toml: an exploratory range, not one an external source "
+        "gives), holding the fitted parameters at their posterior, the patients and the seed: the change in PRT's "
         "pain-free share (ITT) at 5 years, median [90% interval] over draws of the paired "
         "difference, in percentage points.",
         "",

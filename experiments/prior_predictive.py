@@ -1,4 +1,4 @@
-"""Do the default priors agree with trials other than PRT's? A prior predictive check.
+"""Do the default priors reproduce the trials they were anchored on? A prior predictive check.
 
 Usage: ``python experiments/prior_predictive.py [--draws N] [--patients N] [--seed S] [--quick]``
 
@@ -17,10 +17,12 @@ treatment with the same patients and random numbers, and the difference in mean 
   weeks after the first session (Watson et al. 2019, J Pain 20:1140: -0.59, 95% CI -1.38 to
   0.19, 12 trials).
 
-A published figure far in the tail of its prior predictive distribution would mean the priors
-contradict evidence that was available before the PRT trial; the check is reported either way.
-None of these figures comes from the PRT trial, and the priors were not adjusted after this
-check was run (docs/inference.md records the order). Writes ``docs/prior_predictive.json`` and
+The placebo and education priors were anchored on these same figures, each through a rough
+one-parameter mapping at the other parameters' defaults, so this is a consistency check of
+that anchoring with every prior varying at once, not an independent validation. A published
+figure far in the tail of its prior predictive distribution would mean the anchoring failed;
+the check is reported either way. None of these figures comes from the PRT trial, and the
+priors were not adjusted after this check was run (docs/inference.md records the order). Writes ``docs/prior_predictive.json`` and
 the ``prior-predictive`` block of docs/inference.md; the last line printed is a JSON object of
 the figures.
 """

@@ -258,6 +258,13 @@ def test_a_fit_of_another_version_is_reused_only_if_this_version_reproduces_it(t
     other = ps.TrialModel(published_ashar2022(), n_agents=5)
     with pytest.raises(ps.DifferentModelError, match="n_agents"):
         other.load_fit(old_fit("other.nc", recorded))
+    # A 0.5.0 fit: `drift_sd` (replaced by `course_sd` in 0.6.0) at 0, its term off, is the
+    # same model; switched on it was another parameterisation, and is refused.
+    cfg["params"]["drift_sd"] = 0.0
+    assert tm.load_fit(old_fit("v050.nc", recorded)).attrs["prt_sim_version"] == ps.__version__
+    cfg["params"]["drift_sd"] = 0.3
+    with pytest.raises(ps.DifferentModelError, match="different: params"):
+        tm.load_fit(old_fit("v050_natural.nc", recorded))
 
 
 def test_load_refuses_files_that_are_not_fits(tmp_path):

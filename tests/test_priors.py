@@ -1,10 +1,10 @@
-"""The default priors: each names its basis, none is centred on a hand-set default, the docs
-table is the code's, and the prior predictive check against other trials runs."""
+"""The default priors: each names its basis, the docs tables are the code's (including how far
+each hand-set default lies from its prior's centre), and the prior predictive check of the
+anchoring runs."""
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import re
 import sys
 from pathlib import Path
@@ -34,23 +34,39 @@ def test_every_prior_names_its_basis(name):
     )
 
 
-def _centre(pr) -> float:
-    """The prior's median within its bounds (numerically, from draws)."""
-    return float(np.median(pr.draw(np.random.default_rng(0), 20001)))
+def _distance_from_default(name: str) -> float:
+    """How far the hand-set default lies from the prior's centre, in prior SDs (log scale for
+    log-normal priors), with the prior truncated to its field's range as fitted."""
+    pr = validate_priors({name: ALL[name]})[name]
+    if pr.target == "protocol":
+        default = 1.0  # the protocols' nominal self-guided dose
+    else:
+        target = ps.ModelParams() if pr.target == "params" else ps.CohortSpec()
+        default = getattr(target, name)
+    x = pr.draw(np.random.default_rng(0), 40001)
+    f = np.log if pr.family == "lognormal" else (lambda v: v)
+    return float(abs(f(default) - np.median(f(x))) / np.std(f(x)))
 
 
-@pytest.mark.parametrize("name", sorted(DEFAULT_PRIORS) + ["pain_sd"])
-def test_no_default_prior_is_centred_on_the_hand_set_default(name):
-    # The hand-set defaults were chosen with the trial's outcomes in view (docs/model.md); a
-    # prior centred on one would carry them into every check. `self_guided_scale` is centred on
-    # the protocols' nominal dose (1), a design value, not an outcome-tuned one.
-    if name == "self_guided_scale":
-        return
-    pr = ALL[name]
-    target = ps.ModelParams() if pr.target == "params" else ps.CohortSpec()
-    default = getattr(target, name)
-    centre = _centre(validate_priors({name: pr})[name])
-    assert not math.isclose(centre, default, rel_tol=0.05), (name, centre, default)
+def test_how_near_each_prior_is_to_the_hand_set_default_is_disclosed():
+    """docs/inference.md lists, for every default prior, how far the hand-set default (chosen
+    with the trial's outcomes in view) lies from the prior's centre. A prior changed without
+    updating that disclosure fails here."""
+    text = (ROOT / "docs" / "inference.md").read_text()
+    # The mechanisms' priors were written weakly informative from the start (no hand-set centre).
+    for name in [*DEFAULT_PRIORS, "pain_sd"]:
+        row = next(
+            (
+                ln
+                for ln in text.splitlines()
+                if ln.startswith(f"| `{name}` |") and ln.count("|") == 7
+            ),
+            None,
+        )
+        assert row is not None, f"docs/inference.md discloses nothing for {name}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == ALL[name].describe(), (name, cells[2])
+        assert abs(float(cells[5]) - _distance_from_default(name)) < 0.02, (name, cells[5])
 
 
 def test_docs_table_is_the_code():
@@ -58,7 +74,7 @@ def test_docs_table_is_the_code():
     for name, pr in DEFAULT_PRIORS.items():
         row = next((ln for ln in text.splitlines() if ln.startswith(f"| `{name}` |")), None)
         assert row is not None, f"docs/inference.md has no row for {name}"
-        assert f"| {pr.describe()} | {pr.target} |" in row, (name, row)
+        assert row == f"| `{name}` | {pr.describe()} | {pr.target} | {pr.doc} |", (name, row)
     assert f"`pain_sd` (patient level) | {PATIENT_PAIN_SD_PRIOR.describe()}" in text
 
 
@@ -73,16 +89,13 @@ def _script(name: str):
 def test_prior_predictive_check_simulates_the_other_trials():
     pp = _script("prior_predictive")
     s = pp.measure(n_draws=6, n_patients=150, seed=3)
-    assert s["draws"] + s["skipped"] == 6 and s["draws"] >= 4
+    assert s["draws"] >= 4  # the cohort builder inverts (nearly) every prior draw
     rows = {r["check"]: r for r in s["rows"]}
-    assert len(rows) == len(pp.CHECKS)
-    for r in rows.values():
-        assert r["lo90"] <= r["median"] <= r["hi90"]
-        assert 0.0 <= r["prior_quantile"] <= 1.0
-        assert r["inside90"] == (r["lo90"] <= r["published"] <= r["hi90"])
-    # Placebo and education lower pain against no treatment in (nearly) every prior draw:
-    # the check measures treatment minus no treatment on the same patients.
-    olp = rows["open-label placebo, 3 weeks: pain vs usual care"]
-    assert olp["hi90"] < 0.0
+    assert [r["published"] for r in rows.values()] == [c[3] for c in pp.CHECKS]
+    # Treatment minus no treatment on the same patients and random numbers: placebo and
+    # education lower pain in (nearly) every prior draw (different patients or shocks in the
+    # two arms would spread the differences around 0).
+    assert rows["open-label placebo, 3 weeks: pain vs usual care"]["hi90"] < 0.0
+    assert rows["pain education, 2 sessions: pain at 2 weeks"]["hi90"] <= 0.0
     # Same seed, same numbers.
     assert pp.measure(n_draws=6, n_patients=150, seed=3) == s

@@ -4,8 +4,9 @@ Each fitted quantity names where its value goes: a :class:`~prt_sim.model.params
 field ("params"), a :class:`~prt_sim.model.cohorts.CohortSpec` field ("spec"), or
 ``self_guided_scale`` ("protocol"), a multiplier of the protocols' self-guided doses. Each
 prior names its basis in ``doc``: a published figure from a study other than the PRT trial, or
-a weakly informative range argued from the parameter's meaning; none is centred on the
-hand-set defaults, which were chosen with the trial's outcomes in view (:data:`DEFAULT_PRIORS`).
+a weakly informative range argued from the parameter's meaning, and is centred where that basis
+puts it, not on the hand-set defaults chosen with the trial's outcomes in view
+(:data:`DEFAULT_PRIORS`).
 
 A prior is only accepted where it can be learned: on a ``CohortSpec`` field that the models
 compute symbolically (:data:`FITTABLE_SPEC`), and, once a model is built, on a quantity its
@@ -174,12 +175,12 @@ class Prior:
 
 
 #: The default set of fitted parameters and their priors. Each names its basis: a figure from a
-#: study other than the PRT trial (``../shared/notes/prior_sources.md`` and
-#: ``natural_course.md``), or, where none bears on the parameter, a weakly informative range
-#: argued from the parameter's meaning. None is centred on a value chosen with the trial's
-#: outcomes in view (the hand-set defaults of ``ModelParams`` / ``CohortSpec`` were; until
-#: 0.6.0 the priors were centred on them). ``tests/test_priors.py`` checks that each cites its
-#: basis.
+#: study other than the PRT trial, or, where none bears on the parameter, a weakly informative
+#: range argued from the parameter's meaning; each is centred where that basis puts it, not on
+#: the hand-set defaults of ``ModelParams`` / ``CohortSpec`` (chosen with the trial's outcomes
+#: in view; the priors were centred on them until 0.6.0). Many centres still land near those
+#: defaults: docs/inference.md discloses how near, and ``tests/test_priors.py`` keeps that
+#: disclosure and the citations in step with this table.
 DEFAULT_PRIORS: dict[str, Prior] = {
     "edu_efficacy_median": Prior(
         "lognormal",
@@ -188,9 +189,11 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "spec",
         "safety learned per education session, median patient. Anchored on pain education "
         "alone, which moves pain little: -0.3 (-1.0 to 0.3) points at 3 months after two "
-        "sessions (Traeger et al. 2019, JAMA Neurol 76:161) and -0.6 points short term over 12 "
-        "trials (Watson et al. 2019, J Pain 20:1140); wide (95% within 0.014-0.71: one session "
-        "from barely any safety to half of what a full reattribution gives)",
+        "sessions in acute low-back pain (Traeger et al. 2019, JAMA Neurol 76:161) and -0.6 "
+        "points short term over 12 trials (Watson et al. 2019, J Pain 20:1140). Through the "
+        "model at its other defaults, two sessions worth about 0.1 of safety each lower pain "
+        "by a few tenths of a point (experiments/prior_predictive.py simulates both trials "
+        "under all the priors); wide (95% within 0.014-0.71)",
     ),
     "edu_efficacy_log_sd": Prior(
         "lognormal",
@@ -198,8 +201,8 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         0.5,
         "spec",
         "between-patient spread of education efficacy (log scale). Weakly informative: 95% "
-        "within 0.26-1.9, from patients alike to efficacies 40-fold apart between the 5th and "
-        "95th percentiles",
+        "within 0.26-1.9, i.e. efficacies 2.4-fold (nearly alike) to 500-fold apart between "
+        "the 5th and 95th percentile patients (10-fold at the median)",
     ),
     "exposure_learning": Prior(
         "lognormal",
@@ -235,21 +238,25 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         1.5,
         15.0,
         "params",
-        "share of safety memory lost to a flare read fully as damage. Anchored on relapse "
-        "after exposure-based treatment, 0-14% at 3-12 months (van Dis et al. 2020, JAMA "
-        "Psychiatry 77:265; Levy et al. 2021, J Anxiety Disord): at about six flares a year "
-        "and a residual belief near 0.4, a loss of 0-14% a year is 0-0.06 per flare; wide "
-        "(95% within 0.007-0.26, mean 0.09)",
+        "share of safety memory lost to a flare read fully as damage. Anchored, roughly, on "
+        "relapse after CBT for anxiety disorders, 0-14% of patients at 3-12 months (van Dis "
+        "et al. 2020, JAMA Psychiatry 77:265; Levy et al. 2021, J Anxiety Disord: about 14%), "
+        "read as a loss of up to 14% of the learned safety in a year (a share of patients "
+        "relapsing is not a share of memory lost; the same budget also anchors safety_decay, "
+        "so each alone may take all of it): at the default six flares a year and a residual "
+        "belief near 0.4 that is 0-0.06 per flare. Wide and right-skewed (95% within "
+        "0.007-0.26, median 0.075, mean 0.09)",
     ),
     "safety_decay": Prior(
         "lognormal",
         0.001,
         1.5,
         "params",
-        "daily decay of safety memory at full avoidance. Anchored on the same relapse "
-        "figures (0-14% in a year after exposure-based treatment; van Dis et al. 2020): at "
-        "the avoidance of treated patients (about 0.2) that is 0-0.002 per day; wide (95% "
-        "within 1e-4-0.019: half-lives at full avoidance from 5 weeks to 19 years)",
+        "daily decay of safety memory at full avoidance. Anchored, roughly, on the same "
+        "relapse figures (0-14% of patients at 3-12 months after CBT for anxiety disorders; "
+        "van Dis et al. 2020), read as a loss of up to 14% of safety in a year at the "
+        "avoidance of treated patients (about 0.2): 0-0.002 per day; wide (95% within "
+        "5e-5-0.019: half-lives at full avoidance from 5 weeks to 36 years)",
     ),
     "placebo_median": Prior(
         "beta",
@@ -282,7 +289,8 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "spec",
         "mean steady-state weekly pain, points. Anchored on persistent low-back pain cohorts, "
         "mean 51/100 at entry and 23/100 at one year (Menezes Costa et al. 2012, CMAJ "
-        "184:E613): 95% within 0.5-6.5",
+        "184:E613; recent-onset cases, who improve more than long-duration ones, so the centre "
+        "sits between the two): 95% within 0.5-6.5",
     ),
     "entry_shift": Prior(
         "truncnormal",
@@ -291,8 +299,9 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "spec",
         "selection excess at eligibility (regression to the mean), points. Anchored on the "
         "within-arm improvement of trial arms, a standardized mean change of 1.0 at 6 weeks "
-        "over 70 trials (Artus et al. 2014, BMC Musculoskelet Disord 15:68), about 1.5 points, "
-        "of which regression to the mean is a part: centred below it, 95% within 0-3",
+        "over 70 trials (Artus et al. 2014, BMC Musculoskelet Disord 15:68), about 1.5 points "
+        "at a baseline SD of about 1.5, of which regression to the mean is a part: centred "
+        "below it, 95% within 0-3",
         lower=0.0,
         upper=4.0,
     ),
@@ -310,9 +319,10 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         1.5,
         10.0,
         "params",
-        "daily rate at which fear tracks belief. Fear of movement fell first, within days, "
-        "in daily diaries during exposure (Bontinck et al. 2022, J Clin Med 11:1360); wide "
-        "(95% within 0.01-0.37 per day: time constants from 3 days to 3 months)",
+        "daily rate at which fear tracks belief. In daily diaries during exposure, fear of "
+        "movement fell in 65% of patients and changed before pain did (Bontinck et al. 2022, "
+        "J Clin Med 11:1360), so fear moves on a time scale of days to weeks; wide (95% "
+        "within 0.01-0.37 per day: time constants from 3 days to 3 months)",
     ),
     "avoid_rate": Prior(
         "beta",

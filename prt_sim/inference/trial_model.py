@@ -555,14 +555,23 @@ class TrialModel:
                 "tolerance": tol}  # fmt: skip
 
 
+#: Parameter fields removed since a release, each with the value at which its term was off: a
+#: stored configuration with the field at that value is the same model without it.
+_REMOVED_FIELDS = {"params": {"drift_sd": 0.0}}  # 0.6.0: the natural course's course_sd
+
+
 def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored configuration with the parameter fields added since it was written set to
-    their defaults (a new field's default switches its term off)."""
+    their defaults (a new field's default switches its term off), and the fields removed since
+    dropped where they were off (:data:`_REMOVED_FIELDS`; switched on, they stay and the
+    configuration differs)."""
     out = dict(stored)
     for key, cls in (("params", ModelParams), ("spec", CohortSpec)):
         if isinstance(out.get(key), dict):
+            gone = _REMOVED_FIELDS.get(key, {})
+            kept = {k: v for k, v in out[key].items() if not (k in gone and v == gone[k])}
             defaults = _config_value(cls())
-            out[key] = {**{k: v for k, v in defaults.items() if k not in out[key]}, **out[key]}
+            out[key] = {**{k: v for k, v in defaults.items() if k not in kept}, **kept}
     return out
 
 

@@ -165,7 +165,7 @@ TRAIT_RANGES = {
     "adherence": (0.0, 1.0),
     "placebo_response": (0.0, 1.0),
     "chronicity": (0.0, 80.0),
-    # A level of 25 logit units (a schema of 0.9 moved to 1 - 1e-10) approached at the
+    # A level of 25 logit units (a schema of 0.9 moved to 1 - 1.5e-12) approached at the
     # fastest rate (20/year).
     "drift": (-500.0, 500.0),
 }
@@ -309,7 +309,8 @@ def daily_step(s, x, d, z, p):
     phi = power(p.fluct_persistence, dt)
     fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
     # Natural course: the schema drifts at the patient's own rate (logit units per year), a
-    # drift that levels off at rate drift_reversion (0: it never does) at drift / reversion.
+    # drift that levels off at rate drift_reversion at drift / reversion, the patient's level
+    # (cohorts build the drift as reversion x level, so a rate of 0 means no course at all).
     course = s.course + (x.drift - p.drift_reversion * s.course) * (dt / DAYS_PER_YEAR)
 
     new = State(

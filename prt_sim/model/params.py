@@ -165,8 +165,8 @@ class ModelParams(Validated):
         10.0,
         "logit units",
         "between-patient SD of the level each patient's natural course settles at: the "
-        "change of the damage schema's logit, mean 0; 0: every untreated patient keeps their "
-        "schema (no natural course)",
+        "change of the damage schema's logit, mean 0; 0 (or drift_reversion 0): every "
+        "untreated patient keeps their schema (no natural course)",
     )
     drift_reversion: float = spec(
         0.0,
