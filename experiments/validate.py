@@ -240,18 +240,28 @@ def _report(out: dict) -> str:
     ]
     if misses:
         lines += ["Every miss:", ""] + [f"- {m}" for m in misses] + [""]
-    o = out["oos"]
+    o, of = out["oos"], out["oos_fit"]
+    converged = (
+        "The fit through post meets the convergence criteria."
+        if of["converged"]
+        else f"**The fit through post did NOT converge** (max R-hat {of['max_rhat']:.2f} on "
+        f"`{of['worst_rhat']}`, min bulk ESS {of['min_ess_bulk']:.0f}, "
+        f"{of['divergences']} divergences): its predictions below are provisional, and the "
+        "count of checks inside is not a finding."
+    )
     lines += [
         "## Out of sample",
         "",
         f"Fitted on baseline through post only; {o['n_inside']} of {o['n_checks']} "
         "follow-up checks (1-12 month mean pain, pain 0-1 share among observed and ITT) "
-        "fall inside the 90% predictive intervals. How clean the check is: since prt_sim "
-        "0.6.0 no prior was set with the trial's outcomes in view (each cites an external "
-        "source or is weakly informative: [inference](inference.md#priors)); the constants "
-        "fixed by hand (flare-ups, everyday activity, chronicity effect, catastrophizing "
-        "weights) were chosen with the published arm means, 12 months included, in view, so "
-        "the check is clean of the priors, not of those constants.",
+        f"fall inside the 90% predictive intervals. {converged}",
+        "",
+        "How clean the check is: since prt_sim 0.6.0 no prior was set with the trial's "
+        "outcomes in view (each is centred where an external source or a weakly informative "
+        "argument puts it: [inference](inference.md#priors)); the constants fixed by hand "
+        "(flare-ups, everyday activity, chronicity effect, catastrophizing weights) were "
+        "chosen with the published arm means, 12 months included, in view, so the check is "
+        "clean of the priors, not of those constants.",
         "",
         oos_table,
         "",

@@ -126,7 +126,8 @@ def test_the_grid_scales_self_guided_use_by_the_chance_of_still_being_in_treatme
 # -- patient-level gradient --------------------------------------------------------------------
 @pytest.mark.data
 @pytest.mark.xdist_group("patient_model")  # one cold compile of the patient graph
-def test_patient_level_gradient_matches_finite_differences(public_data):
+@pytest.mark.parametrize("mechanism", ["inhibition", "natural_course"])
+def test_patient_level_gradient_matches_finite_differences(public_data, mechanism):
     data = public_data.subset(arms=["prt", "usual_care"])
     rec = data.records.isel(patient=np.r_[0:6, -6:0])
     small = ps.data.TrialData(
@@ -134,10 +135,11 @@ def test_patient_level_gradient_matches_finite_differences(public_data):
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
     # the default priors on 12 patients: the same graph as the full public fit's (so the same
-    # compiled C code), covering the skeleton, the observation models and the uptake mixture
-    # (the natural course's drift enters through the skeleton's trait gradient, checked
-    # against finite differences in tests/test_inference.py and tests/test_adjoint.py)
-    m = ps.TrialModel(small, level="patient").model
+    # compiled C code), covering the skeleton, the observation models and the uptake mixture.
+    # Under the natural course, drift_reversion reaches the log density twice (through each
+    # patient's drift, rate x course_sd x drift_z, built in the graph, and through the daily
+    # update's adjoint), and course_sd and drift_z through the drift only.
+    m = ps.TrialModel(small, level="patient", mechanism=mechanism).model
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
