@@ -312,3 +312,17 @@ def test_posterior_inputs_without_arm_offsets_give_each_arm_the_population_spec(
         pains = {a: s.pain_mean for a, s in s2.items()}
         assert len(set(pains.values())) == 1  # the same population mean in every arm
         assert any(abs(s1[a].pain_mean - pains[a]) > 1e-9 for a in s1)
+
+
+def test_an_arm_offset_below_the_bottom_of_pain_mean_holds_the_arm_at_it(prior):
+    """A draw of pain_mean near 0 (the 0.6.0 prior reaches there) with a negative arm offset
+    gives that arm the range's bottom, not an invalid cohort spec."""
+    low = prior.copy()
+    low.prior = prior.prior.copy(deep=True)
+    low.prior["pain_mean"][:] = 0.05
+    low.prior["arm_pain_offset"][:] = -0.2
+    low.prior["arm_pain_offset"][..., 0] = 0.1
+    (_, specs, _), *_ = posterior_inputs(low, [0], group="prior")
+    arms = list(specs)
+    assert specs[arms[0]].pain_mean == pytest.approx(0.15)
+    assert all(specs[a].pain_mean == 0.0 for a in arms[1:])

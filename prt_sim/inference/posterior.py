@@ -10,6 +10,7 @@ simulates under a posterior (posterior predictive checks, mediation, forecasts) 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,13 @@ __all__ = [
     "simulate_arm",
     "ARM_ID_STRIDE",
 ]
+
+#: The declared range of ``CohortSpec.pain_mean`` (points).
+_PAIN_MEAN_RANGE = next(
+    (f.metadata["lo"], f.metadata["hi"])
+    for f in dataclasses.fields(CohortSpec)
+    if f.name == "pain_mean"
+)
 
 #: Patient ids of arm ``a`` of a replicate start at ``a * ARM_ID_STRIDE``: arms never share
 #: patients, and an arm's patients do not depend on which other arms are simulated.
@@ -101,8 +109,13 @@ def posterior_inputs(
         svals = {n: float(vals[n][k]) for n, pr in priors.items() if pr.target == "spec"}
         scale = [float(vals[n][k]) for n, pr in priors.items() if pr.target == "protocol"]
         sp = spec.replace(**svals)
+        # An arm's baseline offset (a few tenths of a point) can take a draw of pain_mean near
+        # the bottom of its range below 0 (a prior draw, in practice): the arm's mean is then
+        # held at the range's bottom, the nearest steady pain a cohort can have.
+        lo, hi = _PAIN_MEAN_RANGE
         specs = {
-            a: sp.replace(pain_mean=float(sp.pain_mean + off[k, j])) for j, a in enumerate(arms)
+            a: sp.replace(pain_mean=float(min(hi, max(lo, sp.pain_mean + off[k, j]))))
+            for j, a in enumerate(arms)
         }
         out.append((params.replace(**pvals), specs, scale[0] if scale else 1.0))
     return out
