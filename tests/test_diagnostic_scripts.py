@@ -54,7 +54,10 @@ def test_paired_changes_of_the_trial_are_the_records_own(public_data):
 def test_skeleton_gap_runs_each_path_on_the_same_patients(public_data):
     sg = _script("skeleton_gap")
     t1 = public_data.records["pain_avg"].sel(visit="t1").values
-    z = np.nan_to_num((t1 - np.nanmean(t1)) / np.nanstd(t1))  # spread, so rounding averages out
+    # T1 pain is an integer, so its z-scores take a few values: spread them so that the quiet
+    # simulator's rounding of reported pain averages out whatever the pain level (at the 0.6.0
+    # prior median of pain_mean, 3.5, the middle group sits on a rounding edge: 0.3 points off)
+    z = np.nan_to_num((t1 - np.nanmean(t1)) / np.nanstd(t1)) + np.linspace(-0.45, 0.45, len(t1))
     out = sg.measure(_hand_made_fit(public_data, z, n_draws=2), public_data, 2, seed=4)
     rows = out["rows"]
     assert set(rows) == set(sg.ROWS) and set(out["observed"]) == set(public_data.arms)

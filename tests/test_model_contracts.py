@@ -126,20 +126,20 @@ def test_the_grid_scales_self_guided_use_by_the_chance_of_still_being_in_treatme
 # -- patient-level gradient --------------------------------------------------------------------
 @pytest.mark.data
 @pytest.mark.xdist_group("patient_model")  # one cold compile of the patient graph
-@pytest.mark.parametrize("mechanism", ["inhibition", "natural_course"])
-def test_patient_level_gradient_matches_finite_differences(public_data, mechanism):
+def test_patient_level_gradient_matches_finite_differences(public_data):
     data = public_data.subset(arms=["prt", "usual_care"])
     rec = data.records.isel(patient=np.r_[0:6, -6:0])
     small = ps.data.TrialData(
         arms=data.arms, protocols=data.protocols, visits=data.visits, records=rec,
         composite_visits=data.composite_visits, source="public data, 12 patients",
     )  # fmt: skip
-    # the default priors on 12 patients: the same graph as the full public fit's (so the same
-    # compiled C code), covering the skeleton, the observation models and the uptake mixture.
-    # Under the natural course, drift_reversion reaches the log density twice (through each
-    # patient's drift, rate x course_sd x drift_z, built in the graph, and through the daily
-    # update's adjoint), and course_sd and drift_z through the drift only.
-    m = ps.TrialModel(small, level="patient", mechanism=mechanism).model
+    # the default priors on 12 patients under the natural course: the skeleton, the
+    # observation models and the uptake mixture of every patient-level fit, and the course on
+    # top (one compile for both; the adjoint of each mechanism is checked against finite
+    # differences in tests/test_adjoint.py). drift_reversion reaches the log density twice
+    # (through each patient's drift, rate x course_sd x drift_z, built in the graph, and
+    # through the daily update's adjoint), course_sd and drift_z through the drift only.
+    m = ps.TrialModel(small, level="patient", mechanism="natural_course").model
     logp, dlogp = m.compile_logp(), m.compile_dlogp()
     rng = np.random.default_rng(3)
     point = {k: v + 0.1 * rng.normal(size=np.shape(v)) for k, v in m.initial_point().items()}
