@@ -335,14 +335,11 @@ def _ratio(r: float) -> str:
 def _prior_sds(level: str) -> dict[str, float]:
     """Prior SD of each default prior of a fit at ``level``, within its bounds as fitted (the
     draws of ``prt_sim.inference.contraction``)."""
-    import numpy as np
-
+    from prt_sim.inference.patient_checks import prior_spreads
     from prt_sim.inference.priors import mechanism_priors, validate_priors
-    from prt_sim.model.rng import derive_key
 
     priors = validate_priors(mechanism_priors("inhibition", level=level))
-    rng = np.random.default_rng(derive_key(0, "contraction"))
-    return {k: float(np.std(pr.draw(rng, 200_000))) for k, pr in priors.items()}
+    return {k: sd for k, (_, sd) in prior_spreads(priors).items()}
 
 
 if __name__ == "__main__":

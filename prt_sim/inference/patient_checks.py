@@ -45,6 +45,7 @@ __all__ = [
     "follow_up_correlation",
     "correlation_check",
     "contraction",
+    "prior_spreads",
     "with_log_likelihood",
     "side_by_side",
     "mediation_readout",
@@ -372,21 +373,30 @@ def contraction(idata, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, di
     """
     n_prior = check_int("n_prior", n_prior, 1000, 10**8)
     priors, _, _ = fit_configuration(idata)
-    rng = np.random.default_rng(derive_key(check_seed(seed), "contraction"))
+    fitted = {name: pr for name, pr in priors.items() if name in idata.posterior}
     out = {}
-    for name, pr in priors.items():
-        if name not in idata.posterior:
-            continue
-        draws = pr.draw(rng, n_prior)
+    for name, (pmed, psd) in prior_spreads(fitted, n_prior=n_prior, seed=seed).items():
         post = idata.posterior[name].values.ravel()
-        psd, qsd = float(np.std(draws)), float(np.std(post))
+        qsd = float(np.std(post))
         out[name] = {
-            "prior_median": float(np.median(draws)),
+            "prior_median": pmed,
             "posterior_median": float(np.median(post)),
             "prior_sd": psd,
             "posterior_sd": qsd,
             "ratio": qsd / psd if psd > 0 else np.nan,
         }
+    return out
+
+
+def prior_spreads(priors, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, tuple]:
+    """Median and SD of each prior within its bounds, from ``n_prior`` seeded draws (in the
+    order of ``priors``): the prior side of :func:`contraction`."""
+    n_prior = check_int("n_prior", n_prior, 1000, 10**8)
+    rng = np.random.default_rng(derive_key(check_seed(seed), "contraction"))
+    out = {}
+    for name, pr in priors.items():
+        draws = pr.draw(rng, n_prior)
+        out[name] = (float(np.median(draws)), float(np.std(draws)))
     return out
 
 
