@@ -89,7 +89,8 @@ class PatientAgent(mesa.Agent):
         if m.record_daily:
             # engine.DAILY_VARS: today's pain, then the state at the START of the day
             # (belief, fear, catastrophizing, avoidance, safety, expectancy), today's flare, the
-            # consolidated trace and the natural course at the start of the day.
+            # consolidated trace, the natural course and the contact expectancy at the start of
+            # the day.
             self.daily.append(
                 (
                     today,
@@ -102,6 +103,7 @@ class PatientAgent(mesa.Agent):
                     new.flare,
                     s.consolidated,
                     s.course,
+                    s.contact,
                 )
             )
         self.state = new
@@ -121,6 +123,7 @@ class PatientAgent(mesa.Agent):
             s.expectancy,
             s.consolidated,
             s.course,
+            s.contact,
         )
 
 

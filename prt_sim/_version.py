@@ -17,9 +17,9 @@ __all__ = [
     "MODEL_SOURCES",
 ]
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "2146514d8180e2fe"
+MODEL_FINGERPRINT = "25c8c26699f305cb"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 

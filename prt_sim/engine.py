@@ -78,6 +78,7 @@ DAILY_VARS = (
     "flare",
     "consolidated",
     "course",
+    "contact",
 )
 #: Latent variables that can be recorded at a visit (:attr:`Observations.latent_rows` indexes
 #: this tuple).
@@ -92,6 +93,7 @@ LATENT_VARS = (
     "expectancy",
     "consolidated",
     "course",
+    "contact",
 )
 _N_Q = len(QUESTIONNAIRES)
 
@@ -181,7 +183,9 @@ def _latent_value(k, b, week, s, p):
         return s.expectancy
     if k == 8:
         return s.consolidated
-    return s.course
+    if k == 9:
+        return s.course
+    return s.contact
 
 
 # In the parallel kernels every array is taken out of its named tuple before ``prange``: numba
@@ -246,7 +250,7 @@ def _patient(patients, cal, draws, i, t0, t1, daily, record, count):
             b = belief(s, x)
             # in the order of DAILY_VARS
             row = (today, b, s.fear, s.catastrophizing, s.avoidance, s.safety, s.expectancy,
-                   s_new.flare, s.consolidated, s.course)  # fmt: skip
+                   s_new.flare, s.consolidated, s.course, s.contact)  # fmt: skip
             for k in range(len(row)):
                 daily[i, k, t] = row[k]
         s = s_new

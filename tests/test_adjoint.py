@@ -14,7 +14,8 @@ from prt_sim.model.params import DynParams
 
 #: Every mechanism, and a combination (the adjoint has one branch per switch).
 VARIANTS = ("inhibition", "consolidation", "schema_update", "fear_mediated", "natural_course",
-            "consolidation+fear_mediated", "consolidation+fear_mediated+natural_course")  # fmt: skip
+            "contact", "consolidation+fear_mediated",
+            "consolidation+fear_mediated+natural_course+contact")  # fmt: skip
 N_S = len(State._fields)
 
 
@@ -31,6 +32,7 @@ def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibitio
         rng.uniform(0.0, 0.5) if variant.startswith("consolidation") else 0.0,
         # schema * exp(course) stays below its cap of 1 (schema <= 1 below)
         rng.uniform(-0.6, -0.05) if "natural_course" in variant else 0.0,
+        rng.uniform(0.0, 0.5) if "contact" in variant else 0.0,
     )
     x = Traits(
         rng.uniform(0.5, 1.0),
@@ -45,9 +47,9 @@ def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibitio
         rng.uniform(0.5, 20.0),
         rng.normal(0.0, 0.5) if "natural_course" in variant else 0.0,
     )
-    d = Drive(
-        rng.uniform(0, 1.5), rng.uniform(0, 1.5), float(rng.integers(0, 2)), rng.uniform(0, 0.1), dt
-    )
+    # education + exposure away from 1, the kink of the contact term's min(1, sessions)
+    edu, expo = rng.choice([rng.uniform(0, 0.45, 2), rng.uniform(0.55, 1.5, 2)])
+    d = Drive(edu, expo, float(rng.integers(0, 2)), rng.uniform(0, 0.1), dt)
     z = Shocks(rng.normal(), rng.uniform(0, 0.3), rng.uniform(0.5, 1.0), rng.uniform(0.2, 1.0))
     base = mechanism(variant).params().to_dict()
     p = DynParams(
@@ -99,7 +101,7 @@ def test_vjp_matches_central_differences(seed, dt, variant):
                 continue  # enters through the shock z.flare (checked there)
             if name == "drive" and field == "dt":
                 continue
-            if name == "params" and field == "consolidation_rate" and p[i] == 0.0:
+            if name == "params" and field in ("consolidation_rate", "contact_effect") and p[i] == 0:
                 continue  # switched off: the mechanism fixes it, the adjoint gives 0
             num = _fd(fun, tup, i, h * max(1.0, abs(tup[i])))
             np.testing.assert_allclose(
@@ -168,3 +170,18 @@ def test_switched_off_mechanisms_leave_the_update_bit_identical():
     new2, pain2 = daily_step_jit(s, x, d, z, tiny)
     assert pain == pain2
     np.testing.assert_allclose(np.array(new), np.array(new2), rtol=1e-15, atol=1e-300)
+
+
+def test_switched_off_contact_leaves_the_update_bit_identical():
+    """With no contact effect the contact expectancy stays 0 and pain and every other state
+    are what the general branch gives with an effect too small to matter."""
+    rng = np.random.default_rng(9)
+    s, x, d, z, p = _random_point(rng, 1.0)
+    d = d._replace(education=1.0)
+    z = z._replace(attend=1.0)
+    new, pain = daily_step_jit(s, x, d, z, p)
+    assert p.contact_effect == 0.0 and new.contact == 0.0
+    tiny = p._replace(contact_effect=1e-300)
+    new2, pain2 = daily_step_jit(s, x, d, z, tiny)
+    assert pain == pain2
+    np.testing.assert_allclose(np.array(new), np.array(new2), rtol=1e-15, atol=1e-290)

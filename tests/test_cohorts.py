@@ -77,6 +77,14 @@ def test_traits_and_states_within_ranges():
     assert_state_in_ranges(c.state)
 
 
+def test_a_cohort_saved_before_the_contact_state_loads_with_it_at_zero():
+    c = ps.Cohort.from_trial_baseline(20, seed=4)
+    old = c.to_dataset().drop_vars("init_contact")  # as written by 0.6.0
+    back = ps.Cohort.from_dataset(old)
+    np.testing.assert_array_equal(back.state.contact, np.zeros(20))
+    _assert_cohorts_equal(back, c)
+
+
 def test_baseline_marginals_and_rank_correlations_follow_spec():
     spec = ps.CohortSpec()
     c = ps.Cohort.from_trial_baseline(5000, seed=3, spec=spec)

@@ -168,6 +168,7 @@ def _patients(n, **overrides):
         "flare": 0.0,
         "consolidated": 0.0,
         "course": 0.0,
+        "contact": 0.0,
     }
     for k, v in overrides.items():
         (t if k in t else s)[k] = v

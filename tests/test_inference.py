@@ -84,6 +84,7 @@ def test_skeleton_on_daily_grid_equals_simulator_without_noise(protocol, variant
         (4, "expectancy"),
         (7, "consolidated"),
         (8, "course"),
+        (9, "contact"),
     ):
         np.testing.assert_allclose(vstate[k], lat[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
 
@@ -144,14 +145,15 @@ def test_skeleton_gradient_matches_finite_differences(variant):
         e[idx] = h
         num = (obj(tr + e, ini, pv, 1.3) - obj(tr - e, ini, pv, 1.3)) / (2 * h)
         np.testing.assert_allclose(g_tr[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
-    for idx in [(0, 0), (1, 2), (2, 4), (6, 5), (8, 3)]:  # ..., course (natural course)
+    # ..., course (natural course), contact
+    for idx in [(0, 0), (1, 2), (2, 4), (6, 5), (8, 3), (9, 1)]:
         e = np.zeros_like(ini)
         e[idx] = h
         num = (obj(tr, ini + e, pv, 1.3) - obj(tr, ini - e, pv, 1.3)) / (2 * h)
         np.testing.assert_allclose(g_ini[idx], num, rtol=1e-4, atol=1e-6, err_msg=str(idx))
     # (fluct_persistence counts: the initial fluctuation carries the entry excess.)
     for j, name in enumerate(ps.model.params.DynParams._fields):
-        if name == "consolidation_rate" and pv[j] == 0.0:
+        if name in ("consolidation_rate", "contact_effect") and pv[j] == 0.0:
             continue  # switched off (fixed by the mechanism): the adjoint gives 0
         step = h * max(1.0, abs(pv[j]))
         e = np.zeros_like(pv)

@@ -23,7 +23,8 @@ def test_every_mechanism_and_a_combination_resolve():
         assert mechanism(name).name == name
     m = mechanism(" fear_mediated + consolidation ")
     assert m.name == "consolidation+fear_mediated"  # canonical order
-    assert m.fixed == {"course_sd": 0.0, "drift_reversion": 0.0}  # no natural course unless named
+    # no natural course and no contact effect unless named
+    assert m.fixed == {"course_sd": 0.0, "drift_reversion": 0.0, "contact_effect": 0.0}
     assert set(m.free) == {"consolidation_rate", "fear_threat_weight"}
     n = mechanism("natural_course+schema_update")
     assert n.name == "schema_update+natural_course" and n.free == {
@@ -91,6 +92,28 @@ def test_consolidation_protects_gains_that_inhibition_loses():
     assert b_con < b_inh - 0.05, (b_con, b_inh)
 
 
+def test_contact_lowers_pain_at_the_end_of_treatment_and_then_fades():
+    """Same patients and shocks: the contact expectancy lowers pain at post (two days after
+    the last session) and is gone two years on; it teaches nothing, so the belief is the
+    same throughout."""
+    inh = _course("inhibition").latent
+    con = _course("contact", contact_effect=0.3, contact_duration=20.0).latent
+    assert float(inh["contact"].max()) == 0.0
+    k_post = con["contact"].sel(visit="post")
+    treated = k_post > 0.1
+    assert int(treated.sum()) > 200  # the patients who started treatment
+    # two days after the last session (day 28): 0.3 * exp(-2 / 20); less where it was missed
+    top = 0.3 * np.exp(-2 / 20)
+    assert float(k_post.max()) == pytest.approx(top, rel=1e-6)  # float32 record
+    assert float(k_post[treated].median()) == pytest.approx(top, rel=1e-6)
+    assert float(con["contact"].sel(visit="late").max()) < 1e-10
+    np.testing.assert_array_equal(con["belief"].values, inh["belief"].values)
+    post = (con["pain_week"] - inh["pain_week"]).sel(visit="post")
+    assert float(post.where(treated).mean()) < -0.05, float(post.where(treated).mean())
+    late = (con["pain_week"] - inh["pain_week"]).sel(visit="late")
+    assert float(abs(late).max()) < 1e-6
+
+
 def test_schema_update_keeps_the_change_without_flares():
     lat = _course("schema_update", flare_rate=0.0).latent
     post, late = (lat["safety"].sel(visit=v).values for v in ("post", "late"))
@@ -101,7 +124,7 @@ def test_fear_mediated_threat_follows_fear():
     from prt_sim.model.dynamics import State, threat
 
     p = mechanism("fear_mediated").params(ps.ModelParams(fear_threat_weight=1.0)).to_tuple()
-    s = State(0.1, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0)
+    s = State(0.1, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     low, high = threat(0.6, s, p), threat(0.6, s._replace(fear=0.6), p)
     assert high > low  # same belief, more fear: more threat
     assert threat(0.1, s, p) == pytest.approx(threat(0.9, s, p))  # belief no longer read

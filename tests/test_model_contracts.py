@@ -336,7 +336,8 @@ def test_the_daily_update_never_reads_the_measurement_parameters():
             np.testing.assert_array_equal(a, b, err_msg=name)
     gs = ps.dynamics.State(*(rng.normal(size=n) for _ in ps.dynamics.State._fields))
     # Every term switched on (the mechanisms' switches are parameters too).
-    full = ps.mechanism("consolidation+fear_mediated+natural_course").params(base).to_tuple()
+    full = ps.mechanism("consolidation+fear_mediated+natural_course+contact").params(base)
+    full = full.to_tuple()
     _, g_x, g_p, g_z, _ = daily_step_vjp(s, x, d, z, full, gs, rng.normal(size=n))
     for name, g in zip(ps.model.params.DynParams._fields, g_p):
         if name == "flare_rate":  # enters through the flare shock

@@ -102,9 +102,9 @@ def test_different_seed_different_result(cohort_300):
     a, b = _run(cohort_300, seed=3), _run(cohort_300, seed=4)
     for g in ("instruments", "latent", "daily"):
         for v in getattr(a, g).data_vars:
-            if v in ("session_day", "expectancy", "consolidated", "course"):
-                # the calendar; no placebo under PRT; no consolidation, no natural course
-                # (inhibition): seed-independent by design
+            if v in ("session_day", "expectancy", "consolidated", "course", "contact"):
+                # the calendar; no placebo under PRT; no consolidation, no natural course, no
+                # contact effect (inhibition): seed-independent by design
                 continue
             va, vb = getattr(a, g)[v].values, getattr(b, g)[v].values
             assert not np.array_equal(va, vb), (g, v)
@@ -247,6 +247,7 @@ def _numpy_course(params, cohort, tl):
                 new.flare,
                 s.consolidated,
                 s.course,
+                s.contact,
             ),  # fmt: skip
         ):
             daily[k][:, t] = v
@@ -264,6 +265,7 @@ def _numpy_course(params, cohort, tl):
                 "expectancy": s.expectancy,
                 "consolidated": s.consolidated,
                 "course": s.course,
+                "contact": s.contact,
             }
     return daily, at_visit
 
@@ -310,6 +312,8 @@ def test_engine_matches_numpy_daily_step_at_visits_and_daily(variant):
         assert at_visit[100]["consolidated"].mean() > 0.05
     if "natural_course" in variant:
         assert np.ptp(at_visit[100]["course"]) > 0.5
+    if "contact" in variant:
+        assert at_visit[30]["contact"].mean() > 0.05
 
 
 def test_daily_record_is_consistent_with_visit_latents(cohort_300):

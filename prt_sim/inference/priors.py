@@ -404,6 +404,28 @@ MECHANISM_PRIORS: dict[str, Prior] = {
         "Pain 159:252); 95% of time constants within 7 weeks and 7 years. Not set from the "
         "HUNT trajectory shares, which stay an out-of-sample check",
     ),
+    "contact_effect": Prior(
+        "beta",
+        2.0,
+        8.0,
+        "params",
+        "share of amplified pain that the expectancy brought by sessions with a clinician "
+        "removes; weakly informative, on the scale of a placebo's effect against no treatment "
+        "(SMD -0.23 overall, Hrobjartsson & Gotzsche 2010, Cochrane CD003974; -0.37 short "
+        "term in chronic low-back pain, Strijkers et al.): about 0.3-0.5 points of a 3-point "
+        "amplified pain, a share near 0.1-0.2; median 0.18, 90% within 0.04-0.43",
+    ),
+    "contact_duration": Prior(
+        "lognormal",
+        30.0,
+        1.0,
+        "params",
+        "e-folding time of the contact expectancy after sessions stop, days; weakly "
+        "informative: non-specific effects fade within months (placebo against no treatment "
+        "in chronic low-back pain, significant short term but not medium term, Strijkers et "
+        "al.; the post-treatment effects of CBT for back pain gone by 6-12 months, Williams "
+        "et al. 2012, Cochrane CD007407); median a month, 95% within 4 and 210 days",
+    ),
 }
 
 

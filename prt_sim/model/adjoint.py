@@ -76,7 +76,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     t = 1.0 / (1.0 + exp(-u))
     raw = (
         x.floor
-        + x.gain * t * (1.0 - s.expectancy)
+        + x.gain * t * (1.0 - s.expectancy) * (1.0 - s.contact)
         + p.flare_pain * flare
         + p.fluct_sd * s.fluctuation
     )
@@ -123,6 +123,14 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     injected = d.placebo * z.attend
     phi_d = power(p.fluct_persistence, dt)
     root = sqrt(1.0 - phi_d * phi_d)
+    contacting = not off(p.contact_effect)
+    if contacting:
+        sessions = d.education + d.exposure
+        one_session = _step_mask(sessions < 1.0)
+        met = (sessions * one_session + (1.0 - one_session)) * z.attend  # min(1, sessions) * attend
+        e_k2 = exp(-dt / p.contact_duration)
+        faded_k = s.contact * e_k2
+    keep_k = (1.0 - s.expectancy) * (1.0 - s.contact)  # share of amplified pain not removed
 
     # ---- reverse sweep ----
     g_b = zero
@@ -141,6 +149,21 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_pr = gs.expectancy * injected
     g_E = g_faded * e_e
     g_tau_e = g_faded * faded * dt / (p.placebo_duration * p.placebo_duration)
+    # contact' = faded_k + met * (contact_effect - faded_k), or contact' = contact when off
+    if contacting:
+        g_faded_k = gs.contact * (1.0 - met)
+        g_met = gs.contact * (p.contact_effect - faded_k)
+        g_contact_effect = gs.contact * met
+        g_K = g_faded_k * e_k2
+        g_tau_k = g_faded_k * faded_k * dt / (p.contact_duration * p.contact_duration)
+        g_sessions = g_met * z.attend * one_session
+        g_attend_k = g_met * (sessions * one_session + (1.0 - one_session))
+    else:
+        g_contact_effect = zero
+        g_K = gs.contact
+        g_tau_k = zero
+        g_sessions = zero
+        g_attend_k = zero
     # catastrophizing' = C + (1 - q_c) * (cat_target - C)
     g_C = g_C + gs.catastrophizing * q_c
     g_cat_target = gs.catastrophizing * (1.0 - q_c)
@@ -224,19 +247,23 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_S = g_S + g_framed * gap_c  # d framed / d safety = 1 - consolidated
     g_Cs = g_Cs + g_framed * gap_s
     g_adhere = g_exposure * d.exposure * z.attend
-    g_d_exposure = g_exposure * z.attend * z.adhere
-    g_d_education = g_edu_dose * z.attend
+    g_d_exposure = g_exposure * z.attend * z.adhere + g_sessions
+    g_d_education = g_edu_dose * z.attend + g_sessions
     g_d_self_guided = g_edu_dose * dt
     g_d_placebo = g_injected * z.attend
     g_attend = (
-        g_exposure * d.exposure * z.adhere + g_edu_dose * d.education + g_injected * d.placebo
+        g_exposure * d.exposure * z.adhere
+        + g_edu_dose * d.education
+        + g_injected * d.placebo
+        + g_attend_k
     )
-    # pain = clip(floor + gain * t * (1 - E) + flare_pain * flare + fluct_sd * N, 0, 10)
+    # pain = clip(floor + gain * t * (1 - E) * (1 - K) + flare_pain * flare + fluct_sd * N, 0, 10)
     g_raw = g_pain * inside
     g_floor = g_raw
-    g_gain = g_raw * t * (1.0 - s.expectancy)
-    g_t = g_raw * x.gain * (1.0 - s.expectancy)
-    g_E = g_E - g_raw * x.gain * t
+    g_gain = g_raw * t * keep_k
+    g_t = g_raw * x.gain * keep_k
+    g_E = g_E - g_raw * x.gain * t * (1.0 - s.contact)
+    g_K = g_K - g_raw * x.gain * t * (1.0 - s.expectancy)
     g_flare_pain = g_raw * flare
     g_flare = g_raw * p.flare_pain + gs.flare
     g_fluct_sd = g_raw * s.fluctuation
@@ -285,6 +312,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         flare=g_Phi,
         consolidated=g_Cs,
         course=g_course,
+        contact=g_K,
     )
     g_traits = Traits(
         schema=g_schema,
@@ -325,6 +353,8 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         fear_threat_weight=g_fear_weight,
         course_sd=zero,  # enters through the drift trait (g_traits.drift)
         drift_reversion=g_reversion,
+        contact_effect=g_contact_effect,
+        contact_duration=g_tau_k,
         pain_report_sd=zero,
         item_noise_sd=zero,
         tsk11_pain_state=zero,

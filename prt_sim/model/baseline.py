@@ -293,7 +293,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
     # Mean flare intensity of the stationary flare process (ignoring the cap at 1).
     flare_mean = minimum(1.0, p.flare_rate / (1.0 - exp(-1.0 / p.flare_duration)))
     zero = 0.0 * b
-    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero, zero, zero)
+    s_tmp = State(safety, cat, fear, avoidance, zero, zero, zero, zero, zero, zero)
     t = threat(b, s_tmp, p)
     gain = minimum(
         10.0, maximum(0.0, (pain - floor - p.flare_pain * flare_mean) / maximum(t, 1e-3))
@@ -323,6 +323,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
         flare=zero + flare_mean,
         consolidated=zero,  # nothing consolidated before treatment
         course=zero,  # the natural course starts at entry
+        contact=zero,  # no session yet
     )
     return traits, state
 

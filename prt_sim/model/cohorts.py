@@ -267,7 +267,11 @@ class Cohort:
     def from_dataset(cls, ds: xr.Dataset) -> Cohort:
         """Inverse of :meth:`to_dataset`."""
         traits = Traits(*(ds[f"trait_{k}"].values for k in Traits._fields))
-        state = State(*(ds[f"init_{k}"].values for k in State._fields))
+        n = ds.sizes["patient"]
+        # A state field added after the dataset was written (contact, 0.7.0) starts at 0.
+        state = State(
+            *(ds[f"init_{k}"].values if f"init_{k}" in ds else np.zeros(n) for k in State._fields)
+        )
         base = {
             k[len("baseline_") :]: ds[k].values for k in ds.data_vars if k.startswith("baseline_")
         }

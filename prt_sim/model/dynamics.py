@@ -65,6 +65,7 @@ class State(NamedTuple):
         float  #: consolidated (stable) safety trace, 0-1 (0 unless consolidation_rate > 0)
     )
     course: float  #: natural-course change of the schema since entry, logit units (0: none)
+    contact: float  #: expectancy from therapeutic contact: fraction of amplified pain removed, 0-1
 
 
 class Traits(NamedTuple):
@@ -151,6 +152,7 @@ STATE_RANGES = {
     "flare": (0.0, 1.0),
     "consolidated": (0.0, 1.0),
     "course": (-np.inf, np.inf),
+    "contact": (0.0, 1.0),
 }
 
 #: Allowed ranges of the traits (the cohort validates against these).
@@ -209,7 +211,8 @@ def threat(b, s, p):
 
 @register_jitable
 def pain(s, x, p, flare):
-    """Daily pain, 0-10: floor + gain * threat * (1 - placebo) + flare + fluctuation, clipped."""
+    """Daily pain, 0-10: floor + gain * threat * (1 - placebo) * (1 - contact) + flare +
+    fluctuation, clipped."""
     return pain_from_belief(belief(s, x), s, x, p, flare)
 
 
@@ -217,7 +220,9 @@ def pain(s, x, p, flare):
 def pain_from_belief(b, s, x, p, flare):
     """:func:`pain` given today's belief ``b`` = ``belief(s, x)`` (the daily update evaluates
     the belief once and uses it twice)."""
-    amplified = x.gain * threat(b, s, p) * (1.0 - s.expectancy)
+    # Both expectancies (open-label placebo, therapeutic contact) remove a share of the
+    # amplified pain, not of the floor.
+    amplified = x.gain * threat(b, s, p) * (1.0 - s.expectancy) * (1.0 - s.contact)
     raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * s.fluctuation
     return minimum(10.0, maximum(0.0, raw))
 
@@ -306,6 +311,15 @@ def daily_step(s, x, d, z, p):
     faded = s.expectancy * exp(-dt / p.placebo_duration)
     injected = d.placebo * z.attend
     expectancy = faded + injected * (x.placebo_response - faded)
+    # Each attended session with a clinician (education or guided exposure; not self-guided
+    # material, not the placebo's injection, whose visit the placebo term already holds) moves
+    # the contact expectancy to contact_effect; it fades after sessions stop.
+    if off(p.contact_effect):  # no contact effect: the expectancy keeps its initial value, 0
+        contact = s.contact
+    else:
+        met = minimum(1.0, d.education + d.exposure) * z.attend
+        contact = s.contact * exp(-dt / p.contact_duration)
+        contact = contact + met * (p.contact_effect - contact)
     phi = power(p.fluct_persistence, dt)
     fluctuation = phi * s.fluctuation + sqrt(1.0 - phi * phi) * z.noise
     # Natural course: the schema drifts at the patient's own rate (logit units per year), a
@@ -323,6 +337,7 @@ def daily_step(s, x, d, z, p):
         flare,
         consolidated,
         course,
+        contact,
     )
     return new, today_pain
 

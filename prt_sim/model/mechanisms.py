@@ -20,6 +20,10 @@ its parameters (:meth:`Mechanism.params`). The mechanisms (equations in ``docs/m
   damage schema moves, before, during and after any treatment, toward a level of their own
   (logit units, between-patient SD ``course_sd``, mean 0) at rate ``drift_reversion`` (per
   year), instead of staying put or running to 0 or 1.
+- ``contact``: each attended session with a clinician brings an expectancy of relief that
+  removes a share ``contact_effect`` of the amplified pain and fades with e-folding time
+  ``contact_duration`` once sessions stop: a non-specific effect of therapeutic contact, on
+  pain only (it teaches nothing), so part of the change at the end of treatment is transient.
 
 Mechanisms combine with ``+`` (``"consolidation+fear_mediated"``), except where the
 combination makes no sense (see :data:`EXCLUSIVE`).
@@ -44,6 +48,7 @@ MECHANISMS: dict[str, dict] = {
             "fear_threat_weight": 0.0,
             "course_sd": 0.0,
             "drift_reversion": 0.0,
+            "contact_effect": 0.0,
         },
         "free": {},
     },
@@ -68,6 +73,12 @@ MECHANISMS: dict[str, dict] = {
         # The median of its prior (prt_sim.inference.priors.MECHANISM_PRIORS): used only by
         # simulations run without a fit.
         "free": {"course_sd": 0.3, "drift_reversion": 1.0},
+    },
+    "contact": {
+        "doc": "sessions with a clinician bring a transient expectancy of relief",
+        "fixed": {},
+        # The medians of its priors (prt_sim.inference.priors.MECHANISM_PRIORS).
+        "free": {"contact_effect": 0.2, "contact_duration": 30.0},
     },
 }
 

@@ -176,6 +176,23 @@ class ModelParams(Validated):
         "rate at which a patient's natural course approaches its level (time constant "
         "1 / drift_reversion years); the patient's drift at entry is drift_reversion x level",
     )
+    # non-specific effect of therapeutic contact (the "contact" mechanism): 0 switches it off
+    contact_effect: float = spec(
+        0.0,
+        0.0,
+        1.0,
+        "1",
+        "expectancy of relief a treatment session with a clinician brings about: the share of "
+        "amplified pain it removes, approached by each attended session (0: no contact effect)",
+    )
+    contact_duration: float = spec(
+        30.0,
+        0.0,
+        365.0,
+        "days",
+        "e-folding time of the contact expectancy once sessions stop",
+        lo_open=True,
+    )
     # measurement
     pain_report_sd: float = spec(
         0.5,
