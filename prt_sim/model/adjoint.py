@@ -257,7 +257,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         + g_injected * d.placebo
         + g_attend_k
     )
-    # pain = clip(floor + gain * t * (1 - E) * (1 - K) + flare_pain * flare + fluct_sd * N, 0, 10)
+    # pain = clip(floor + gain * t * (1 - E) * (1 - Q) + flare_pain * flare + fluct_sd * N, 0, 10)
     g_raw = g_pain * inside
     g_floor = g_raw
     g_gain = g_raw * t * keep_k
