@@ -95,7 +95,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     consolidating = not off(p.consolidation_rate)
     if consolidating:
         e_k = exp(-p.consolidation_rate * dt * (1.0 - s.avoidance))
-        tau = 1.0 - e_k
+        tau = -expm1(-p.consolidation_rate * dt * (1.0 - s.avoidance))  # as daily_step
         # At full safety (gap 0) the transfer's derivative is singular: read it just inside.
         gap_in = maximum(gap_s, 1e-12)
         log_gap = log(gap_in)

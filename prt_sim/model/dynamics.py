@@ -290,7 +290,9 @@ def daily_step(s, x, d, z, p):
     else:
         # While practised (1 - avoidance), a share tau of the labile trace moves to the stable
         # one, in units of log(1 - trace), so the transfer leaves total safety unchanged.
-        tau = 1.0 - exp(-p.consolidation_rate * dt * (1.0 - s.avoidance))
+        # expm1: exact for tiny rates, where numpy's and numba's exp differ by an ulp and a
+        # share of 0 or 1e-16 decides whether (1 - safety)^tau at safety 1 is 1 or 0.
+        tau = -expm1(-p.consolidation_rate * dt * (1.0 - s.avoidance))
         safety = (1.0 - power(1.0 - s.safety, 1.0 - tau) * exp(-learn)) * fade * rein
         stable = 1.0 - (1.0 - s.consolidated) * power(1.0 - s.safety, tau)
         # The stable trace forgets both ways stable_decay_ratio times as fast.
