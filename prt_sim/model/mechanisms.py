@@ -77,7 +77,7 @@ MECHANISMS: dict[str, dict] = {
     "contact": {
         "doc": "sessions with a clinician bring a transient expectancy of relief",
         "fixed": {},
-        # The medians of its priors (prt_sim.inference.priors.MECHANISM_PRIORS).
+        # Near the medians of its priors (0.18 and 30 days; prt_sim.inference.priors).
         "free": {"contact_effect": 0.2, "contact_duration": 30.0},
     },
 }
