@@ -10,7 +10,6 @@ simulates under a posterior (posterior predictive checks, mediation, forecasts) 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -36,13 +35,6 @@ __all__ = [
     "simulate_arm",
     "ARM_ID_STRIDE",
 ]
-
-#: The declared range of ``CohortSpec.pain_mean`` (points).
-_PAIN_MEAN_RANGE = next(
-    (f.metadata["lo"], f.metadata["hi"])
-    for f in dataclasses.fields(CohortSpec)
-    if f.name == "pain_mean"
-)
 
 #: Patient ids of arm ``a`` of a replicate start at ``a * ARM_ID_STRIDE``: arms never share
 #: patients, and an arm's patients do not depend on which other arms are simulated.
@@ -112,7 +104,7 @@ def posterior_inputs(
         # An arm's baseline offset (a few tenths of a point) can take a draw of pain_mean near
         # the bottom of its range below 0 (a prior draw, in practice): the arm's mean is then
         # held at the range's bottom, the nearest steady pain a cohort can have.
-        lo, hi = _PAIN_MEAN_RANGE
+        lo, hi = CohortSpec.field_range("pain_mean")
         specs = {
             a: sp.replace(pain_mean=float(min(hi, max(lo, sp.pain_mean + off[k, j]))))
             for j, a in enumerate(arms)

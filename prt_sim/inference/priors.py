@@ -527,8 +527,7 @@ def _bounded(name: str, pr: Prior) -> Prior:
     if pr.target == "protocol":
         return pr
     cls = ModelParams if pr.target == "params" else CohortSpec
-    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
-    lo, hi = meta.get("lo"), meta.get("hi")
+    lo, hi = cls.field_range(name)
     support = {
         "normal": (None, None),
         "truncnormal": (pr.lower, pr.upper),

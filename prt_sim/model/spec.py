@@ -68,6 +68,13 @@ class Validated:
     def _check(self) -> None:
         """Cross-field checks; override in subclasses."""
 
+    @classmethod
+    def field_range(cls, name: str) -> tuple[float | None, float | None]:
+        """Declared ``(lo, hi)`` of field ``name`` (None: unbounded on that side; whether a
+        bound is open is in the field's metadata)."""
+        m = next(f.metadata for f in fields(cls) if f.name == name)
+        return m.get("lo"), m.get("hi")
+
     def replace(self, **changes: Any) -> Validated:
         """Return a copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
