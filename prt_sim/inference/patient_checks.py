@@ -371,7 +371,6 @@ def contraction(idata, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, di
     dict
         ``{name: {"prior_sd", "posterior_sd", "ratio", "prior_median", "posterior_median"}}``.
     """
-    n_prior = check_int("n_prior", n_prior, 1000, 10**8)
     priors, _, _ = fit_configuration(idata)
     fitted = {name: pr for name, pr in priors.items() if name in idata.posterior}
     out = {}

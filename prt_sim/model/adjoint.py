@@ -126,8 +126,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     contacting = not off(p.contact_effect)
     if contacting:
         sessions = d.education + d.exposure
-        one_session = _step_mask(sessions < 1.0)
-        met = (sessions * one_session + (1.0 - one_session)) * z.attend  # min(1, sessions) * attend
+        one_session = _step_mask(sessions < 1.0)  # d min(1, sessions) / d sessions
+        capped = minimum(1.0, sessions)
+        met = capped * z.attend
         e_k2 = exp(-dt / p.contact_duration)
         faded_k = s.contact * e_k2
     keep_k = (1.0 - s.expectancy) * (1.0 - s.contact)  # share of amplified pain not removed
@@ -157,7 +158,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         g_K = g_faded_k * e_k2
         g_tau_k = g_faded_k * faded_k * dt / (p.contact_duration * p.contact_duration)
         g_sessions = g_met * z.attend * one_session
-        g_attend_k = g_met * (sessions * one_session + (1.0 - one_session))
+        g_attend_k = g_met * capped
     else:
         g_contact_effect = zero
         g_K = gs.contact
