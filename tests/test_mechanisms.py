@@ -292,3 +292,19 @@ def test_the_command_line_names_the_allowed_mechanisms(tmp_path, capsys):
                  "--quiet"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert "mechanism" in err and "consolidation" in err and "\n" not in err, err
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"contact_effect": 1.5}, r"ModelParams\.contact_effect=1\.5.*\[0\.0, 1\.0\]"),
+        ({"contact_duration": 0.0}, r"ModelParams\.contact_duration=0\.0.*\(0\.0, 365\.0\]"),
+        ({"contact_duration": 400.0}, r"ModelParams\.contact_duration=400.*\(0\.0, 365\.0\]"),
+    ],
+)
+def test_contact_parameters_out_of_range_name_the_field_and_range(over, match):
+    with pytest.raises(ValidationError, match=match):
+        ps.ModelParams(**over)
+    # and the mechanism refuses its effect switched off
+    with pytest.raises(ValidationError, match=r"params\.contact_effect.*> 0 under 'contact'"):
+        mechanism("contact").check(ps.ModelParams())
