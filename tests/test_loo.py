@@ -16,6 +16,7 @@ from test_patient_checks import _hand_made_fit
 import prt_sim.inference.patient_model as pm_mod
 from prt_sim.errors import ValidationError
 from prt_sim.inference.loo import integrated_log_likelihood
+from prt_sim.inference.patient_model import random_effects
 
 pytestmark = pytest.mark.data
 S = 0.5  # SD of the stand-in likelihood around each patient's target
@@ -32,7 +33,7 @@ def _noisy_fit(data, n_draws=4, seed=0):
     rng = np.random.default_rng(seed)
     a = _targets(n)
     post_mean, post_sd = a / (1 + S**2), np.sqrt(S**2 / (1 + S**2))
-    for e in ("pain_z", "edu_z", "placebo_z"):
+    for e in random_effects(fit):
         fit.posterior[e] = (("chain", "draw", "patient"),
                             post_mean + post_sd * rng.standard_normal((1, n_draws, n)))  # fmt: skip
     return fit
@@ -68,7 +69,7 @@ def test_the_integral_is_the_closed_form(public_data, monkeypatch):
     out = integrated_log_likelihood(fit, public_data, n_draws=3,
                                     n_effects=512, seed=2)  # fmt: skip
     got = out.log_likelihood["patient_loglik"].values[0]
-    exact = 3 * stats.norm.logpdf(a, 0.0, np.sqrt(1 + S**2))
+    exact = len(random_effects(fit)) * stats.norm.logpdf(a, 0.0, np.sqrt(1 + S**2))
     # The candidates keep their patient's own draws of the traits that are not random effects.
     from prt_sim.inference.patient_model import patient_records
     from prt_sim.inference.posterior import fit_configuration

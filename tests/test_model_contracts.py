@@ -345,3 +345,48 @@ def test_the_daily_update_never_reads_the_measurement_parameters():
         if name == "course_sd":  # enters through each patient's drift (rate x course_sd x z)
             g = g_x.drift
         assert (np.any(np.asarray(g) != 0)) == (name not in MEASUREMENT_PARAMS), name
+
+
+# -- the pain floor as a random effect ----------------------------------------------------------
+@pytest.mark.data
+def test_each_patients_floor_is_a_random_effect_at_patient_level_only(public_data):
+    """Patient-level fits give each patient their own floor around a fitted ``floor_mean``
+    (``floor_z``); a floor_z equal to the patient's standardized draw builds the same
+    patient as the draw itself; fits without a prior on floor_mean keep the drawn floors."""
+    from prt_sim.inference.patient_model import patient_records, random_effects
+    from prt_sim.model.baseline import build_record_patients
+
+    tm = ps.TrialModel(public_data, level="patient")
+    assert (
+        "floor_mean" in tm.priors
+        and "floor_mean" not in ps.TrialModel(public_data, level="arm").priors
+    )
+    assert "floor_z" in [v.name for v in tm.model.free_RVs]
+    old = {k: v for k, v in tm.priors.items() if k != "floor_mean"}
+    old_model = ps.TrialModel(public_data, level="patient", priors=old).model
+    assert "floor_z" not in [v.name for v in old_model.free_RVs]
+    assert random_effects(["floor_z", "drift_z"]) == (
+        "pain_z", "edu_z", "placebo_z", "floor_z", "drift_z")  # fmt: skip
+
+    spec, p = ps.CohortSpec(), ps.ModelParams()
+    pr = patient_records(public_data, spec, 0)
+    n = pr.records.sizes["patient"]
+    rng = np.random.default_rng(5)
+    effects = {k: rng.normal(size=n) for k in ("pain_z", "edu_z", "placebo_z")}
+    effects["fluct_z"] = np.zeros(n)
+    drawn = build_record_patients(pr.baseline, pr.std, effects, spec, p.to_tuple(), 3)
+    z = (np.asarray(pr.std["floor"]) - spec.floor_mean) / spec.floor_sd
+    inside = np.asarray(pr.std["floor"]) > 0  # the clip at 0 loses the draw's z
+    as_effect = build_record_patients(pr.baseline, pr.std, {**effects, "floor_z": z}, spec,
+                                      p.to_tuple(), 3)  # fmt: skip
+    for a, b, name in zip(drawn[0], as_effect[0], ps.dynamics.Traits._fields):
+        np.testing.assert_allclose(np.asarray(b)[inside], np.asarray(a)[inside], rtol=1e-12,
+                                   atol=1e-12, err_msg=name)  # fmt: skip
+    # a lower floor_z lowers the floor (never below 0) and raises the gain that keeps the
+    # baseline pain
+    low = build_record_patients(pr.baseline, pr.std, {**effects, "floor_z": z - 1.0}, spec,
+                                p.to_tuple(), 3)[0]  # fmt: skip
+    f0, f1 = np.asarray(as_effect[0].floor), np.asarray(low.floor)
+    assert (f1 <= f0).all() and (f1 >= 0).all() and (f1 < f0).any()
+    g0, g1 = np.asarray(as_effect[0].gain), np.asarray(low.gain)
+    assert (g1[f1 < f0] >= g0[f1 < f0]).all()

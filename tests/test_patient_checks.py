@@ -18,6 +18,7 @@ import prt_sim as ps
 from prt_sim.errors import ValidationError
 from prt_sim.inference import patient_checks as pc
 from prt_sim.inference.checks import ppc_rows
+from prt_sim.inference.patient_model import has_floor_effect, random_effects
 from prt_sim.inference.posterior import trial_design
 from prt_sim.io import to_jsonable
 
@@ -37,7 +38,7 @@ def _hand_made_fit(data, pain_z, n_draws=6, seed=0, uptake_prob=1.0):
         name: (("chain", "draw"), np.full((1, n_draws), float(np.median(pr.draw(rng, 4001)))))
         for name, pr in tm.priors.items()
     }
-    for k in ("edu_z", "placebo_z"):
+    for k in random_effects(["floor_z"] if has_floor_effect(tm.priors) else []):
         post[k] = (("chain", "draw", "patient"), np.zeros((1, n_draws, n)))
     post["pain_z"] = (("chain", "draw", "patient"), np.broadcast_to(pain_z, (1, n_draws, n)))
     post["patient_loglik"] = (("chain", "draw", "patient"), rng.normal(-50, 1, (1, n_draws, n)))

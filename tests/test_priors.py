@@ -16,12 +16,18 @@ import prt_sim as ps
 from prt_sim.inference.priors import (
     DEFAULT_PRIORS,
     MECHANISM_PRIORS,
+    PATIENT_FLOOR_MEAN_PRIOR,
     PATIENT_PAIN_SD_PRIOR,
     validate_priors,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL = {**DEFAULT_PRIORS, **MECHANISM_PRIORS, "pain_sd": PATIENT_PAIN_SD_PRIOR}
+ALL = {
+    **DEFAULT_PRIORS,
+    **MECHANISM_PRIORS,
+    "pain_sd": PATIENT_PAIN_SD_PRIOR,
+    "floor_mean": PATIENT_FLOOR_MEAN_PRIOR,
+}
 # A citation ("Author et al. 2019", "Author & Author 2016") or an argued weakly informative range.
 _CITED = re.compile(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?: et al\.| & [A-Z][a-z]+)? \d{4}")
 
@@ -54,7 +60,7 @@ def test_how_near_each_prior_is_to_the_hand_set_default_is_disclosed():
     updating that disclosure fails here."""
     text = (ROOT / "docs" / "inference.md").read_text()
     # The mechanisms' priors were written weakly informative from the start (no hand-set centre).
-    for name in [*DEFAULT_PRIORS, "pain_sd"]:
+    for name in [*DEFAULT_PRIORS, "pain_sd", "floor_mean"]:
         row = next(
             (
                 ln
@@ -76,6 +82,8 @@ def test_docs_table_is_the_code():
         assert row is not None, f"docs/inference.md has no row for {name}"
         assert row == f"| `{name}` | {pr.describe()} | {pr.target} | {pr.doc} |", (name, row)
     assert f"`pain_sd` (patient level) | {PATIENT_PAIN_SD_PRIOR.describe()}" in text
+    row = f"| `floor_mean` (patient level) | {PATIENT_FLOOR_MEAN_PRIOR.describe()} | spec |"
+    assert f"{row} {PATIENT_FLOOR_MEAN_PRIOR.doc} |" in text
 
 
 def _script(name: str):

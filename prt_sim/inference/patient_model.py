@@ -40,7 +40,9 @@ from .priors import (
 __all__ = [
     "RANDOM_EFFECTS",
     "DRIFT_EFFECT",
+    "FLOOR_EFFECT",
     "has_drift",
+    "has_floor_effect",
     "random_effects",
     "build_patient_model",
     "PatientModelParts",
@@ -77,6 +79,8 @@ class PatientRecords:
 RANDOM_EFFECTS = ("pain_z", "edu_z", "placebo_z")
 #: The random effect of the natural-course drift, in fits whose mechanism has one.
 DRIFT_EFFECT = "drift_z"
+#: The random effect of the pain floor, in fits of ``floor_mean`` (the patient-level default).
+FLOOR_EFFECT = "floor_z"
 
 
 def has_drift(priors, params: ModelParams) -> bool:
@@ -84,11 +88,23 @@ def has_drift(priors, params: ModelParams) -> bool:
     return "course_sd" in priors or params.course_sd > 0.0
 
 
+def has_floor_effect(priors) -> bool:
+    """Whether a patient-level model with these priors gives each patient their own pain
+    floor: when the population's ``floor_mean`` is fitted. A floor drawn once and held
+    fixed keeps a recovered patient from reporting less than it (fits before 0.8.0)."""
+    return "floor_mean" in priors
+
+
 def random_effects(idata_or_names) -> tuple[str, ...]:
     """The random effects of a fitted patient-level model: :data:`RANDOM_EFFECTS`, plus
-    :data:`DRIFT_EFFECT` where the fit has it. Takes a fit (InferenceData) or variable names."""
+    :data:`FLOOR_EFFECT` and :data:`DRIFT_EFFECT` where the fit has them. Takes a fit
+    (InferenceData) or variable names."""
     names = getattr(idata_or_names, "posterior", idata_or_names)
-    return RANDOM_EFFECTS + ((DRIFT_EFFECT,) if DRIFT_EFFECT in names else ())
+    return (
+        RANDOM_EFFECTS
+        + ((FLOOR_EFFECT,) if FLOOR_EFFECT in names else ())
+        + ((DRIFT_EFFECT,) if DRIFT_EFFECT in names else ())
+    )
 
 
 def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecords:
@@ -208,6 +224,8 @@ def build_patient_model(
         # the T1 day (missing ones: population means, see records_latent).
         t1_steps = next(v.day for v in visits if v.name == "t1") - grid.start_day + 1
         effects = {"pain_z": pain_z, "edu_z": edu_z, "placebo_z": placebo_z}
+        if has_floor_effect(priors):  # each patient's own floor, under the fitted population's
+            effects["floor_z"] = pm.Normal("floor_z", 0.0, 1.0, dims="patient")
         if has_drift(priors, params):  # the natural course: each patient's own drift
             effects["drift_z"] = pm.Normal("drift_z", 0.0, 1.0, dims="patient")
         # The mean selection excess: the initial fluctuation's own draw is averaged out.

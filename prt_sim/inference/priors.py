@@ -28,6 +28,7 @@ __all__ = [
     "Prior",
     "DEFAULT_PRIORS",
     "PATIENT_PAIN_SD_PRIOR",
+    "PATIENT_FLOOR_MEAN_PRIOR",
     "MECHANISM_PRIORS",
     "mechanism_priors",
     "FITTABLE_SPEC",
@@ -47,6 +48,9 @@ FITTABLE_SPEC = (
     "edu_efficacy_log_sd",
     "placebo_median",
     "placebo_logit_sd",
+    # patient level only, where each patient's floor is a random effect (the arm-level agents'
+    # floors are standardized draws, so a prior on it there does not reach the likelihood)
+    "floor_mean",
 )
 
 _FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
@@ -442,6 +446,8 @@ def mechanism_priors(
         priors = dict(DEFAULT_PRIORS)
         if level == "patient":  # per-patient steady pain: its spread is fitted too
             priors["pain_sd"] = PATIENT_PAIN_SD_PRIOR
+            # per-patient floors (a random effect) around a fitted population mean
+            priors["floor_mean"] = PATIENT_FLOOR_MEAN_PRIOR
         for name in m.fixed:
             priors.pop(name, None)
         for name in m.free:
@@ -465,6 +471,20 @@ PATIENT_PAIN_SD_PRIOR = Prior(
     "spec",
     "between-patient SD of steady-state pain, points. Weakly informative: 95% within "
     "0.56-4.0, from patients a point apart to the whole width of the 0-10 scale",
+)
+
+#: Added to the defaults for patient-level fits, where each patient's pain floor (the pain
+#: left when threat no longer amplifies it) is a random effect around this population mean.
+#: Its between-patient SD stays fixed (``CohortSpec.floor_sd``): only patients who recover
+#: show their floor, too few to estimate a spread as well.
+PATIENT_FLOOR_MEAN_PRIOR = Prior(
+    "lognormal",
+    0.4,
+    0.75,
+    "spec",
+    "population mean of the pain floor, points. Weakly informative, centred on the trial's 54 "
+    "healthy controls (not randomized, no outcome of any arm): average pain 0.62 at T1, less "
+    "the 0.23 points the default flare-ups add to a week's mean = 0.39; 95% within 0.09-1.74",
 )
 
 

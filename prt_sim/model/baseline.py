@@ -381,8 +381,10 @@ def build_record_patients(
         ``adherence``; :func:`standard_draws`).
     effects : mapping
         ``pain_z``, ``edu_z``, ``placebo_z`` (standard-normal random effects), optionally
-        ``drift_z`` (the natural-course drift's; absent: 0) and ``fluct_z`` (the initial
-        fluctuation before the entry excess; 0 = its mean), arrays or tensors.
+        ``floor_z`` (the pain floor's: floor = clip(``floor_mean`` + ``floor_sd`` *
+        ``floor_z``, 0, 10); absent: the floor of ``std``), ``drift_z`` (the natural-course
+        drift's; absent: 0) and ``fluct_z`` (the initial fluctuation before the entry excess;
+        0 = its mean), arrays or tensors.
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).
@@ -396,9 +398,12 @@ def build_record_patients(
         entry_state_pain(spec.entry_shift, p, t1_steps),
         spec.pain_mean + spec.pain_sd * effects["pain_z"],
     )
+    floor = std["floor"]
+    if "floor_z" in effects:  # the floor as a random effect (patient-level fits of it)
+        floor = minimum(10.0, maximum(0.0, spec.floor_mean + spec.floor_sd * effects["floor_z"]))
     resp = {
         "safety": std["safety"],
-        "floor": std["floor"],
+        "floor": floor,
         "adherence": std["adherence"],
         "edu_z": effects["edu_z"],
         "placebo_z": effects["placebo_z"],
