@@ -79,7 +79,8 @@ for label, ds in (("baseline only", base), (f"records up to {args.upto}", full))
         print(f"  {proto:<11s} expected pain at 5 years {mid:.1f} [{lo:.1f}, {hi:.1f}]; "
               f"chance of pain 0-1 {100 * p5:.0f}%")  # fmt: skip
 
-z = {e: (float(base[e].mean()), float(full[e].mean())) for e in ("pain_z", "edu_z", "placebo_z")}
+effects = [e for e in ("pain_z", "edu_z", "placebo_z", "floor_z", "drift_z") if e in full]
+z = {e: (float(base[e].mean()), float(full[e].mean())) for e in effects}
 print("their random effects (SD units from the population), baseline only -> with the records: "
       + ", ".join(f"{e} {a:+.2f} -> {b:+.2f}" for e, (a, b) in z.items()))  # fmt: skip
 arm = str(row["arm"].values)

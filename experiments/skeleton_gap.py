@@ -63,6 +63,7 @@ QUIET = {"fluct_sd": 0.0, "pain_report_sd": 0.0, "flare_rate": 0.0}
 ROWS = {
     "skeleton": "skeleton, every patient treated (the fit's likelihood)",
     "skeleton_no_flares": "skeleton without flare-ups",
+    "skeleton_floor0": "skeleton, every patient's pain floor 0 (the rest of the fit unchanged)",
     "sim_quiet": "simulator, treated, no fluctuation, report noise or flare-ups",
     "sim_treated": "simulator, every patient treated",
     "replay": "simulator, uptake from each patient's posterior (the replay)",
@@ -96,6 +97,9 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
     seen = np.isfinite(obs)
     pids = np.arange(n_pat, dtype=np.uint64)
     sums = {r: np.zeros((len(arms), len(names))) for r in ROWS}
+    # each patient's skeleton at post and floor, summed over draws (the split by response)
+    j_post = names.index("post")
+    per_patient = {k: np.zeros(n_pat) for k in ("skeleton", "skeleton_floor0", "floor")}
 
     def add(row, pain):  # pain: [patient, visit], averaged over the recorded patients
         for a in range(len(arms)):
@@ -110,13 +114,25 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
                                              params.to_tuple(), t1_steps)  # fmt: skip
         tr = np.stack([np.broadcast_to(np.asarray(t, float), (n_pat,)) for t in traits])
         st = np.stack([np.broadcast_to(np.asarray(s, float), (n_pat,)) for s in init])
-        for row, p in (
-            ("skeleton", params),
-            ("skeleton_no_flares", dataclasses.replace(params, flare_rate=0.0)),
+        per_patient["floor"] += np.broadcast_to(np.asarray(traits.floor, float), (n_pat,))
+        # every floor at 0: a floor random effect far below the clip, or drawn floors of 0
+        zero = np.zeros(n_pat)
+        traits0, init0 = build_record_patients(
+            pr.baseline, {**pr.std, "floor": zero},
+            {**effects, "floor_z": zero - 1e3} if "floor_z" in effects else effects,
+            specs[arms[0]], params.to_tuple(), t1_steps)  # fmt: skip
+        tr0 = np.stack([np.broadcast_to(np.asarray(t, float), (n_pat,)) for t in traits0])
+        st0 = np.stack([np.broadcast_to(np.asarray(s, float), (n_pat,)) for s in init0])
+        for row, p, t_, s_ in (
+            ("skeleton", params, tr, st),
+            ("skeleton_no_flares", dataclasses.replace(params, flare_rate=0.0), tr, st),
+            ("skeleton_floor0", params, tr0, st0),
         ):
-            week, _, _ = skeleton_forward(grid, tr, st, arm_idx, np.ones(n_pat),
+            week, _, _ = skeleton_forward(grid, t_, s_, arm_idx, np.ones(n_pat),
                                           np.asarray(p.to_tuple(), float), scale)  # fmt: skip
             add(row, week)
+            if row in per_patient:
+                per_patient[row] += week[:, j_post]
         dseed = derive_key(seed, "skeleton_gap", int(flat[k])) % ps.model.rng.MAX_SEED
         # The simulator's patients draw their initial fluctuation, as the replay's do.
         uf = uniform_matrix(np.uint64(derive_key(dseed, "fluct")), pids, np.arange(1))[0]
@@ -141,7 +157,17 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
                     res = simulate_arm(everyone[idx], proto, scale, horizon, dseed, p, visits)
                     pain[idx] = res.instruments["pain_avg"].values.astype(float)
             add(row, pain)
-    out = {"observed": {}, "rows": {r: {} for r in ROWS}, "starters": {}}
+    out = {"observed": {}, "rows": {r: {} for r in ROWS}, "starters": {}, "by_response": {}}
+    # At post, the patients who reported 0-1 against the others: where the skeleton misses.
+    for a, arm in enumerate(arms):
+        for label, sel in (("0-1", obs[:, j_post] <= 1), ("2+", obs[:, j_post] >= 2)):
+            who = (arm_idx == a) & seen[:, j_post] & sel
+            out["by_response"].setdefault(arm, {})[label] = {
+                "n": int(who.sum()),
+                "observed": float(obs[who, j_post].mean()) if who.any() else float("nan"),
+                **{k: float(v[who].mean() / len(flat)) if who.any() else float("nan")
+                   for k, v in per_patient.items()},
+            }  # fmt: skip
     for a, arm in enumerate(arms):  # how many the fit believes started, against the protocol
         if data.protocols[arm].uptake < 1.0:
             n = took_up[:, arm_idx == a].sum(axis=1)
@@ -178,6 +204,18 @@ def block(s: dict) -> str:
     for r, label in ROWS.items():
         vals = " | ".join(f"{s['rows'][r][a][v]:.2f}" for a in arms for v in VISITS)
         lines.append(f"| {label} | {vals} |")
+    lines += [
+        "",
+        "At post, by what the patients reported (mean over the patients and the draws):",
+        "",
+        "| arm | reported at post | n | observed | skeleton | skeleton, floors 0 | mean floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arm, groups in s["by_response"].items():
+        for label, g in groups.items():
+            lines.append(f"| {arm} | {label} | {g['n']} | {g['observed']:.2f} | "
+                         f"{g['skeleton']:.2f} | {g['skeleton_floor0']:.2f} | "
+                         f"{g['floor']:.2f} |")  # fmt: skip
     lines += ["", s["reading"]]
     return "\n".join(lines)
 
@@ -217,6 +255,14 @@ def main() -> int:
         "noise or flare-ups (attendance and adherence drawn per session); the replay, where the "
         f"patients whose records look untreated are replayed untreated, {at('replay'):.2f}. "
         f"The skeleton itself is {at('skeleton') - o:+.2f} points from the trial at post."
+    )
+    g = s["by_response"]["prt"]
+    s["reading"] += (
+        f" The PRT patients who reported 0-1 at post ({g['0-1']['n']}, mean "
+        f"{g['0-1']['observed']:.2f}) are expected at {g['0-1']['skeleton']:.2f}"
+        f" ({g['0-1']['skeleton_floor0']:.2f} with every floor 0; their mean floor "
+        f"{g['0-1']['floor']:.2f}); the others ({g['2+']['n']}, mean "
+        f"{g['2+']['observed']:.2f}) at {g['2+']['skeleton']:.2f}."
     )
     for arm, st in s["starters"].items():
         expected = st["protocol_uptake"] * st["randomized"]

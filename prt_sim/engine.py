@@ -290,12 +290,13 @@ def advance(patients, calendars, draws, t0, t1, daily):
 
 
 @njit(parallel=True, cache=True)
-def observe(patients, draws, day, j, response, out):
+def observe(patients, draws, day, j, response, survey, out):
     """Assess every patient on study ``day`` into column ``j`` of ``out`` (:class:`Observations`).
 
     ``response`` (float64[G]) is each calendar's probability that the visit is observed. Pain is
-    the mean of the 7-day memory, reported as an integer 0-10; questionnaire scores follow the
-    instrument table (:mod:`prt_sim.model.instruments`).
+    the mean of the 7-day memory, plus ``survey_offset`` when ``survey`` is 1 (a survey visit),
+    reported as an integer 0-10; questionnaire scores follow the instrument table
+    (:mod:`prt_sim.model.instruments`).
     """
     state, traits, pid, member = patients.state, patients.traits, patients.pid, patients.member
     group, ring, table, keys = patients.group, patients.ring, draws.params, draws.key_observe
@@ -312,7 +313,7 @@ def observe(patients, draws, day, j, response, out):
         week = _week_mean(ring[i])
         observed[i, j] = uniform_nb(pk, c + np.uint64(SLOTS.responds)) < response[group[i]]
         z = normal_nb(pk, c + np.uint64(SLOTS.pain_report))
-        pain_out[i, j] = report_pain(week, z, p.pain_report_sd)
+        pain_out[i, j] = report_pain(week + survey * p.survey_offset, z, p.pain_report_sd)
         if with_q and not observed[i, j]:  # a missed visit has no questionnaires
             for q in range(_N_Q):
                 scores[i, q, j] = np.nan

@@ -205,7 +205,8 @@ def run(
             t = t_stop
         if visit is not None:
             resp = np.ascontiguousarray(response[:, j], dtype=np.float64)
-            engine.observe(patients, draws, visit.day, j, resp, out)
+            survey = 1.0 if visit.mode == "survey" else 0.0
+            engine.observe(patients, draws, visit.day, j, resp, survey, out)
             if on_visit is not None:
                 on_visit(j)
     return started

@@ -390,3 +390,28 @@ def test_each_patients_floor_is_a_random_effect_at_patient_level_only(public_dat
     assert (f1 <= f0).all() and (f1 >= 0).all() and (f1 < f0).any()
     g0, g1 = np.asarray(as_effect[0].gain), np.asarray(low.gain)
     assert (g1[f1 < f0] >= g0[f1 < f0]).all()
+
+
+# -- the weekly surveys' mode offset ------------------------------------------------------------
+@pytest.mark.data
+def test_the_weekly_surveys_are_survey_visits_and_keep_their_mode(public_data, tmp_path):
+    """The public file's weekly surveys are survey visits; the mode survives saving, the
+    arm-level summaries and the patient-level model's visits. Patient-level fits learn the
+    offset where the data have surveys and do not try to where they have none."""
+    from prt_sim.inference.patient_model import patient_records
+
+    modes = {v.name: v.mode for v in public_data.visits}
+    assert {n for n, m in modes.items() if m == "survey"} == {f"week{k}" for k in range(1, 9)}
+    path = tmp_path / "trial.nc"
+    public_data.save(path)
+    assert {v.name: v.mode for v in ps.data.TrialData.load(path).visits} == modes
+    arm = public_data.to_arm_level()
+    assert all(v.mode == modes.get(v.name, "visit") for v in arm.visits)
+    pr = patient_records(public_data, ps.CohortSpec(), 0)
+    assert [v.mode for v in pr.visits] == [modes[v.name] for v in pr.visits]
+    assert "survey_offset" in ps.TrialModel(public_data, level="patient").priors
+    no_surveys = public_data.subset(visits=[v for v in public_data.visit_names
+                                            if modes[v] == "visit"])  # fmt: skip
+    assert "survey_offset" not in ps.TrialModel(no_surveys, level="patient").priors
+    with pytest.raises(ps.errors.ValidationError, match="mode"):
+        ps.Visit("w", 3, mode="online")

@@ -423,7 +423,7 @@ def test_save_load_roundtrip_is_lossless(tmp_path, cohort_300, record):
     assert back.config == res.config
     assert back.config["record"] == record
     assert back.config["protocol"] == protocols.PRT().to_dict()
-    assert back.config["visits"][1] == {"name": "post", "day": 30, "response": 0.5}
+    assert back.config["visits"][1] == {"name": "post", "day": 30, "response": 0.5, "mode": "visit"}
     # NaN stays NaN (not a fill value or 0)
     np.testing.assert_array_equal(
         back.instruments["pain_avg"].isnull().values, res.instruments["pain_avg"].isnull().values
@@ -538,3 +538,22 @@ def test_summary_reports_observed_means(cohort_300):
         s["pain_free"].values, (ins["pain_avg"] <= 1).mean("patient").values, rtol=1e-6
     )
     assert s.attrs["seed"] == 1
+
+
+def test_survey_visits_read_the_week_with_the_survey_offset(cohort_300):
+    """A survey visit (Visit.mode) reports the 7-day mean plus ``survey_offset`` before the
+    report noise; a visit on the same day does not, and the offset changes nothing else."""
+    visits = (ps.Visit("v", 20), ps.Visit("s", 21, mode="survey"), ps.Visit("post", 30))
+    base = ps.simulate(cohort_300, "prt", horizon_days=30, seed=8, visits=visits)
+    up = ps.simulate(cohort_300, "prt", horizon_days=30, seed=8, visits=visits,
+                     params=ps.ModelParams(survey_offset=2.0))  # fmt: skip
+    a, b = (r.instruments["pain_avg"] for r in (base, up))
+    for v in ("v", "post"):
+        np.testing.assert_array_equal(a.sel(visit=v).values, b.sel(visit=v).values)
+    d = (b - a).sel(visit="s").values
+    ok = np.isfinite(d)
+    s_ = a.sel(visit="s").values[ok]
+    below = (s_ >= 1) & (s_ <= 8)  # the clips at 0 and 10 aside
+    np.testing.assert_array_equal(d[ok][below], 2.0)
+    assert below.sum() > 100 and (d[ok] >= 0).all()
+    assert up.config["visits"][1]["mode"] == "survey"

@@ -186,7 +186,12 @@ def load_ashar2022_wide(path: str | os.PathLike) -> TrialData:
     ids = t.integers("id")
     _check_unique_ids(t, ids)
     groups = t.integers("group", ARM_CODES)
-    visits = tuple(Visit(name=v, day=d) for v, (_, d) in WIDE_VISITS.items())
+    # The weekly surveys during treatment read higher than the visits on either side of them
+    # in every arm (docs/inference.md): their own mode, with its own offset.
+    visits = tuple(
+        Visit(name=v, day=d, mode="survey" if v.startswith("week") else "visit")
+        for v, (_, d) in WIDE_VISITS.items()
+    )
     nv = len(visits)
     data: dict[str, np.ndarray] = {}
     for m in MEASURES[:4]:

@@ -42,8 +42,10 @@ def trial_from_simulations(
         if not isinstance(res, SimulationResult):
             raise ValidationError(f"results[{arm}]", type(res).__name__, "a SimulationResult")
         ins = res.instruments
+        mode = {v["name"]: v.get("mode", "visit") for v in res.config.get("visits", [])}
         these = tuple(
-            Visit(name=str(v), day=int(d)) for v, d in zip(ins["visit"].values, ins["day"].values)
+            Visit(name=str(v), day=int(d), mode=mode.get(str(v), "visit"))
+            for v, d in zip(ins["visit"].values, ins["day"].values)
         )
         if visits is None:
             visits = these

@@ -331,7 +331,11 @@ class TrialData:
                         f"{tuple(calendar)}",
                     )
                 out[part] = int(day)
-        return tuple(Visit(name=n, day=d) for n, d in sorted(out.items(), key=lambda kv: kv[1]))
+        mode = {v.name: v.mode for v in self.visits}
+        return tuple(
+            Visit(name=n, day=d, mode=mode.get(n, "visit"))
+            for n, d in sorted(out.items(), key=lambda kv: kv[1])
+        )
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -592,8 +596,9 @@ class TrialData:
         if self.level == "arm":
             return self._replace()
         summaries = self.to_summaries()
+        mode = {v.name: v.mode for v in self.visits}
         visits = tuple(
-            Visit(name=str(n), day=int(d))
+            Visit(name=str(n), day=int(d), mode=mode.get(str(n), "visit"))
             for n, d in zip(summaries["visit"].values, summaries["day"].values)
         )
         return TrialData(

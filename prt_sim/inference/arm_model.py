@@ -43,6 +43,7 @@ from .observation import (
     report_noise_sd,
     reported_pain_moments,
     stack_rows,
+    survey_adjusted,
     symbolic_inputs,
 )
 from .priors import DEFAULT_PRIORS, Prior, check_priors_reach_likelihood, validate_priors
@@ -172,7 +173,8 @@ def build_arm_model(
             traits_m, stack_rows(init, len(arm_idx)), param_vector(p_sym, params), sg_scale
         )
 
-        mean_i, m2_i, free_i = reported_pain_moments(week, report_noise_sd(p_sym))
+        reported = survey_adjusted(week, p_sym, visits)
+        mean_i, m2_i, free_i = reported_pain_moments(reported, report_noise_sd(p_sym))
         by_arm = [np.flatnonzero(arm_idx == a) for a in range(n_arms)]
 
         def arm_mean(x):

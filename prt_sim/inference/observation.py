@@ -24,6 +24,7 @@ from ..model.params import MEASUREMENT_PARAMS, DynParams, ModelParams
 __all__ = [
     "report_noise_sd",
     "reported_pain_moments",
+    "survey_adjusted",
     "symbolic_inputs",
     "questionnaire_noise_var",
     "param_vector",
@@ -57,6 +58,16 @@ def report_noise_sd(p):
     r = p.flare_rate
     flare_var = p.flare_pain**2 * r * (1.0 - r) * weights
     return sqrt(fluct_var + flare_var + p.pain_report_sd**2)
+
+
+def survey_adjusted(week, p, visits):
+    """The 7-day mean pain a report is drawn around at each visit: ``week`` (agent x visit),
+    plus ``survey_offset`` at the survey visits (``Visit.mode``), as the simulator's
+    :func:`~prt_sim.engine.observe` adds it."""
+    survey = np.array([v.mode == "survey" for v in visits], dtype=float)
+    if not survey.any():
+        return week
+    return week + p.survey_offset * survey[None, :]
 
 
 def reported_pain_moments(mu, sd):

@@ -27,11 +27,14 @@ from .observation import (
     questionnaire_noise_var,
     report_noise_sd,
     stack_rows,
+    survey_adjusted,
     symbolic_inputs,
 )
 from .priors import (
     DEFAULT_PRIORS,
+    PATIENT_FLOOR_MEAN_PRIOR,
     PATIENT_PAIN_SD_PRIOR,
+    SURVEY_OFFSET_PRIOR,
     Prior,
     check_priors_reach_likelihood,
     validate_priors,
@@ -43,6 +46,7 @@ __all__ = [
     "FLOOR_EFFECT",
     "has_drift",
     "has_floor_effect",
+    "has_surveys",
     "random_effects",
     "build_patient_model",
     "PatientModelParts",
@@ -95,6 +99,12 @@ def has_floor_effect(priors) -> bool:
     return "floor_mean" in priors
 
 
+def has_surveys(data) -> bool:
+    """Whether a trial's records include survey visits (``Visit.mode``), whose offset a
+    patient-level fit can learn."""
+    return any(v.mode == "survey" for v in data.visits)
+
+
 def random_effects(idata_or_names) -> tuple[str, ...]:
     """The random effects of a fitted patient-level model: :data:`RANDOM_EFFECTS`, plus
     :data:`FLOOR_EFFECT` and :data:`DRIFT_EFFECT` where the fit has them. Takes a fit
@@ -120,8 +130,10 @@ def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecor
     rec = data.records
     keep = [str(v) for v in rec["visit"].values if str(v) not in UNTIMED_VISITS]
     rec = rec.sel(visit=keep)
+    mode = {v.name: v.mode for v in data.visits}
     visits = tuple(
-        Visit(name=str(v), day=int(d)) for v, d in zip(rec["visit"].values, rec["day"].values)
+        Visit(name=str(v), day=int(d), mode=mode.get(str(v), "visit"))
+        for v, d in zip(rec["visit"].values, rec["day"].values)
     )
     n_pat = rec.sizes["patient"]
     table = data.baseline_table(dropna=False)
@@ -156,8 +168,8 @@ def build_patient_model(
 
     Each patient's fear, catastrophizing, disability, damage belief (attributions) and
     chronicity at T1 set its traits (missing values: population means); its steady-state pain,
-    education efficacy and placebo response are random effects (standard normal ``*_z`` over
-    ``patient``). Likelihood per observed visit: reported pain as an integer 0-10 (rounded
+    education efficacy, placebo response and, when ``floor_mean`` is fitted (the default), its
+    pain floor are random effects (standard normal ``*_z`` over ``patient``). Likelihood per observed visit: reported pain as an integer 0-10 (rounded
     Normal around the agent's 7-day mean), TSK-11, PCS and Oswestry after T1 (beta-binomial
     sums on each instrument's integer range, overdispersed by the occasion noise), mind-brain
     attributions after T1 (Binomial of the coded causes). Whether a patient in an arm with uptake < 1 started treatment is unknown:
@@ -179,7 +191,11 @@ def build_patient_model(
 
     if data.level != "patient":
         raise ValidationError("data.level", data.level, "'patient' (records) for this model")
-    priors = dict(DEFAULT_PRIORS if priors is None else priors)
+    if priors is None:  # the patient-level defaults (TrialModel's mechanism_priors)
+        priors = {**DEFAULT_PRIORS, "floor_mean": PATIENT_FLOOR_MEAN_PRIOR}
+        if has_surveys(data):
+            priors["survey_offset"] = SURVEY_OFFSET_PRIOR
+    priors = dict(priors)
     priors.setdefault("pain_sd", PATIENT_PAIN_SD_PRIOR)
     priors = validate_priors(priors)
     params = params or ModelParams()
@@ -243,7 +259,8 @@ def build_patient_model(
         has = ~np.isnan(obs["pain_avg"][agent_pat])
         hi_e = pt.where(y >= 10, 50.0, y + 0.5)
         lo_e = pt.where(y <= 0, -50.0, y - 0.5)
-        ll_pain = logdiffexp(normal_lcdf(week, sd, hi_e), normal_lcdf(week, sd, lo_e))
+        reported = survey_adjusted(week, p_sym, visits)  # the weekly surveys' mode offset
+        ll_pain = logdiffexp(normal_lcdf(reported, sd, hi_e), normal_lcdf(reported, sd, lo_e))
         ll = pt.where(has, ll_pain, 0.0)
         x_sym = Traits(*[traits_m[k][:, None] for k in range(N_TRAITS)])
         readings = questionnaire_readings(State(*[vstate[f] for f in range(N_STATE)]), x_sym, p_sym)
@@ -288,9 +305,9 @@ def build_patient_model(
         # fitted patients draws uptake from it, not from the arm's prior uptake.
         pm.Deterministic("uptake_prob", took_up, dims="patient")
         by_arm = [np.flatnonzero(agent_arm[:n_pat] == a) for a in range(len(arms))]
-        pm.Deterministic(
+        pm.Deterministic(  # the 7-day mean as each visit reads it (survey offset included)
             "pred_pain_mean",
-            pt.stack([week[:n_pat][i].mean(0) for i in by_arm]),
+            pt.stack([reported[:n_pat][i].mean(0) for i in by_arm]),
             dims=("arm", "visit"),
         )
         b = 1.0 - readings[3]

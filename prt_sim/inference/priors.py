@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_PRIORS",
     "PATIENT_PAIN_SD_PRIOR",
     "PATIENT_FLOOR_MEAN_PRIOR",
+    "SURVEY_OFFSET_PRIOR",
     "MECHANISM_PRIORS",
     "mechanism_priors",
     "FITTABLE_SPEC",
@@ -448,6 +449,8 @@ def mechanism_priors(
             priors["pain_sd"] = PATIENT_PAIN_SD_PRIOR
             # per-patient floors (a random effect) around a fitted population mean
             priors["floor_mean"] = PATIENT_FLOOR_MEAN_PRIOR
+            # the weekly surveys' mode offset (dropped by TrialModel for data without surveys)
+            priors["survey_offset"] = SURVEY_OFFSET_PRIOR
         for name in m.fixed:
             priors.pop(name, None)
         for name in m.free:
@@ -485,6 +488,18 @@ PATIENT_FLOOR_MEAN_PRIOR = Prior(
     "population mean of the pain floor, points. Weakly informative, centred on the trial's 54 "
     "healthy controls (not randomized, no outcome of any arm): average pain 0.62 at T1, less "
     "the 0.23 points the default flare-ups add to a week's mean = 0.39; 95% within 0.09-1.74",
+)
+
+#: Added to the defaults for patient-level fits of data with survey visits (``Visit.mode``):
+#: how much higher a survey reads the same week's pain than a visit does.
+SURVEY_OFFSET_PRIOR = Prior(
+    "normal",
+    0.0,
+    0.5,
+    "params",
+    "reported pain at a survey minus a visit's reading of the same 7-day mean, points. Weakly "
+    "informative, centred on no difference: 95% within -1 and +1 point, the standard error of "
+    "measurement of a pain rating (about 1.0, Spine 2005;30:1331)",
 )
 
 

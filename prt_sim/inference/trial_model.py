@@ -112,7 +112,13 @@ class TrialModel:
             raise ValidationError("level", level, "'arm' for arm-level data (no records)")
         mech = _mechanism(mechanism)
         self.data = data
-        self.priors = validate_priors(mechanism_priors(mech, priors, level=level))
+        defaults = mechanism_priors(mech, priors, level=level)
+        if priors is None and level == "patient":
+            from .patient_model import has_surveys
+
+            if not has_surveys(data):  # no survey visit: nothing informs their offset
+                defaults.pop("survey_offset", None)
+        self.priors = validate_priors(defaults)
         self.params = params or ModelParams()
         self.spec = spec or CohortSpec()
         for name, value, cls in (

@@ -361,6 +361,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         tsk11_pain_state=zero,
         pcs_pain_state=zero,
         odi_pain_state=zero,
+        survey_offset=zero,
     )
     g_shocks = Shocks(noise=g_noise, flare=g_zflare, attend=g_attend, adhere=g_adhere)
     g_drive = Drive(

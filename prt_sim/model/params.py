@@ -237,6 +237,16 @@ class ModelParams(Validated):
         "Oswestry reading (fraction of its range) added per point of the day's pain fluctuation",
         role="measurement",
     )
+    # Reported weekly pain read at a survey (Visit.mode "survey": the trial's weekly surveys
+    # during treatment) minus what a visit reads for the same 7-day mean.
+    survey_offset: float = spec(
+        0.0,
+        -5.0,
+        5.0,
+        "pain points",
+        "added to the 7-day mean pain before the report noise at survey visits (mode effect)",
+        role="measurement",
+    )
 
     def to_tuple(self) -> DynParams:
         """The numba-friendly named tuple used by :func:`prt_sim.model.dynamics.daily_step`."""

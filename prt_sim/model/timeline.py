@@ -44,7 +44,11 @@ __all__ = [
     "POST_DAY",
     "FOLLOW_UP_MONTHS",
     "month_day",
+    "VISIT_MODES",
 ]
+
+#: How pain can be asked at a visit (:attr:`Visit.mode`).
+VISIT_MODES = ("visit", "survey")
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,21 @@ class Visit(Validated):
         the mean over the 7 days ending that day.
     response : float
         Probability that a patient's visit is observed (0-1); unobserved visits are NaN.
+    mode : {"visit", "survey"}
+        How pain is asked: at a visit, or in a survey whose reading differs from a visit's by
+        ``ModelParams.survey_offset`` (the trial's weekly surveys during treatment).
     """
 
     name: str = "visit"
     day: int = spec(0, -3650, 36_500, "study day", "day of the visit", integer=True)
     response: float = spec(1.0, 0.0, 1.0, "probability", "probability the visit is observed")
+    mode: str = "visit"
 
     def _check(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValidationError("Visit.name", self.name, "a non-empty string")
+        if self.mode not in VISIT_MODES:
+            raise ValidationError(f"Visit({self.name!r}).mode", self.mode, f"one of {VISIT_MODES}")
 
 
 @dataclass(frozen=True)
