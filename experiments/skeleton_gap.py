@@ -9,7 +9,8 @@ its own terms and still miss in the replay. For posterior draws of a fit
 (``out/mechanisms/<mechanism>.nc``), every recorded patient is run, with the draw's random
 effects and the fit's trait draws, through:
 
-1. the skeleton, every patient treated (what the fit's ``pred_pain_mean`` reports);
+1. the skeleton, every patient treated (what the fit's ``pred_pain_mean`` reports; the survey
+   offset added at survey visits, as the likelihood and the simulator add it);
 2. the simulator, every patient treated, with no day-to-day fluctuation, report noise or
    flare-ups (beside the skeleton without flare-ups: what attendance and adherence drawn per
    session do);
@@ -42,6 +43,7 @@ from scipy import stats  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference.grid import build_grid  # noqa: E402
+from prt_sim.inference.observation import survey_adjusted  # noqa: E402
 from prt_sim.inference.patient_checks import uptake_probabilities  # noqa: E402
 from prt_sim.inference.patient_model import patient_records, random_effects  # noqa: E402
 from prt_sim.inference.posterior import (  # noqa: E402
@@ -130,6 +132,7 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
         ):
             week, _, _ = skeleton_forward(grid, t_, s_, arm_idx, np.ones(n_pat),
                                           np.asarray(p.to_tuple(), float), scale)  # fmt: skip
+            week = survey_adjusted(week, p, visits)  # as the likelihood and simulator read it
             add(row, week)
             if row in per_patient:
                 per_patient[row] += week[:, j_post]

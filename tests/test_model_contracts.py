@@ -5,6 +5,7 @@ instrument table is the one map between latent states and readings."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import warnings
@@ -415,3 +416,23 @@ def test_the_weekly_surveys_are_survey_visits_and_keep_their_mode(public_data, t
     assert "survey_offset" not in ps.TrialModel(no_surveys, level="patient").priors
     with pytest.raises(ps.errors.ValidationError, match="mode"):
         ps.Visit("w", 3, mode="online")
+
+
+@pytest.mark.data
+def test_the_visits_modes_count_in_a_fits_configuration_only_where_the_model_reads_them(
+    public_data,
+):
+    """The data's content hash ignores the visits' modes (so a fit made before modes existed
+    still matches its data); a model with a survey offset records which visits are surveys,
+    and one without does not."""
+    from prt_sim.inference.trial_model import _data_hash
+
+    plain = public_data._replace(
+        visits=tuple(dataclasses.replace(v, mode="visit") for v in public_data.visits)
+    )
+    assert _data_hash(plain) == _data_hash(public_data)
+    with_offset = ps.TrialModel(public_data, level="patient").config()["data"]
+    assert with_offset["survey_visits"] == [f"week{k}" for k in range(1, 9)]
+    priors = {k: v for k, v in ps.TrialModel(public_data, level="patient").priors.items()
+              if k != "survey_offset"}  # fmt: skip
+    assert "survey_visits" not in ps.TrialModel(public_data, priors=priors).config()["data"]

@@ -83,6 +83,35 @@ def test_replay_runs_each_recorded_patient_as_that_patient(public_data, t1_pain)
     assert abs(np.corrcoef(sim2[ok], t1_pain[ok])[0, 1]) < 0.35
 
 
+def test_replays_and_new_cohorts_read_the_surveys_with_the_fitted_offset(public_data, t1_pain):
+    """The replay of the fitted patients and the posterior predictive's new cohorts simulate the
+    survey visits as surveys: a fitted survey_offset of 2 raises every reported pain at the
+    weekly surveys (the clips aside) and changes nothing at the visits."""
+    from prt_sim.inference.posterior import replicates
+
+    def first_replicate(f):  # usual care's simulated trial arm of the first replicate
+        for _, _, _, a, res in replicates(f, public_data, n_draws=1, seed=3):
+            if public_data.arms[a] == "usual_care":
+                return res.instruments["pain_avg"]
+
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2)
+    up = fit.copy()
+    fit.posterior["survey_offset"] = xr.zeros_like(fit.posterior["survey_offset"])
+    up.posterior["survey_offset"] = xr.full_like(fit.posterior["survey_offset"], 2.0)
+    weeks = [f"week{k}" for k in range(1, 5)]
+    for run in (
+        lambda f: pc.replay_patients(f, public_data, n_draws=2, seed=3)["pain_avg"],
+        first_replicate,
+    ):
+        a, b = run(fit), run(up)
+        np.testing.assert_array_equal(a.sel(visit=["t1", "post", "m1"]).values,
+                                      b.sel(visit=["t1", "post", "m1"]).values)  # fmt: skip
+        d = (b - a).sel(visit=weeks).values
+        lo = a.sel(visit=weeks).values
+        inside = np.isfinite(d) & (lo >= 1) & (lo <= 8)
+        assert inside.sum() > 20 and (d[inside] == 2.0).all()
+
+
 def test_replay_is_reproducible_and_summarised_like_the_trial(public_data, t1_pain):
     fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=3)
     a = pc.replay_patients(fit, public_data, n_draws=3, seed=5)

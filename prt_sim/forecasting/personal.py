@@ -4,9 +4,9 @@
 ``level="patient"``) and one patient's records (a row of the public file, or any patient-level
 :class:`~prt_sim.data.TrialData` with that patient), up to a chosen visit. For each of
 ``n_draws`` posterior draws of the population parameters it weighs ``n_effects`` candidate
-patients (standard-normal random effects for steady pain, education efficacy and placebo
-response, and population draws of the traits the records cannot show: initial safety, pain
-floor, adherence) by the likelihood of the patient's records, computed by the fit's own PyMC
+patients (standard-normal random effects for steady pain, education efficacy, placebo
+response and, in fits of ``floor_mean``, the pain floor; and population draws of the traits
+the records cannot show: initial safety, adherence, and the floor in fits without it) by the likelihood of the patient's records, computed by the fit's own PyMC
 likelihood (:func:`~prt_sim.inference.patient_model.build_patient_model`, one agent per
 candidate). Resampling by those weights gives the patient's posterior; each resampled
 candidate's future is then simulated by the full stochastic simulator under each protocol.
@@ -125,7 +125,7 @@ def forecast_patient(
         consecutive monthly reports >= 4 after being pain-free at post, among futures
         pain-free at post; NaN if none was) and ``pain_free_post`` over ``(draw,
         protocol)``; the patient's resampled random effects ``pain_z``, ``edu_z``,
-        ``placebo_z`` (and ``drift_z`` with a natural course) and the importance ``ess`` over
+        ``placebo_z`` (and ``floor_z``, ``drift_z`` where the fit has them) and the importance ``ess`` over
         ``draw``. Attrs: provenance.
 
     Raises
@@ -136,6 +136,7 @@ def forecast_patient(
     """
     from ..inference.patient_model import (
         build_patient_model,
+        has_surveys,
         likelihood_function,
         patient_records,
         random_effects,
@@ -175,6 +176,8 @@ def forecast_patient(
     priors, params0, spec0 = fit_configuration(idata)
     agent_seed = derive_key(seed, "personal-agents") % MAX_SEED
     sub, arm, used = _one_patient_data(data, patient, upto, n_effects)
+    if not has_surveys(sub):  # no survey among the records used: their offset plays no part
+        priors = {k: v for k, v in priors.items() if k != "survey_offset"}
     parts = build_patient_model(sub, priors=priors, params=params0, spec=spec0,
                                 agent_seed=agent_seed)  # fmt: skip
     names = list(priors)

@@ -82,7 +82,8 @@ def replay_patients(
 
     For each of ``n_draws`` posterior draws (evenly spaced), every recorded patient is built
     from their recorded T1 questionnaires, chronicity and the draw's random effects
-    (``pain_z``, ``edu_z``, ``placebo_z``, and ``drift_z`` with a natural course), with the
+    (``pain_z``, ``edu_z``, ``placebo_z``, and ``floor_z``, ``drift_z`` where the fit has
+    them), with the
     fit's fixed trait draws and a fresh
     initial fluctuation. Whether the patient started treatment is drawn from their posterior
     probability given their records (:func:`uptake_probabilities`), not from the arm's uptake:
@@ -130,7 +131,7 @@ def replay_patients(
     )
     t1_steps = next(v.day for v in visits if v.name == "t1") - start + 1
     horizon = max(v.day for v in visits)
-    sim_visits = tuple(Visit(name=v.name, day=v.day) for v in visits)
+    sim_visits = tuple(Visit(name=v.name, day=v.day, mode=v.mode) for v in visits)
     n_pat = len(fitted)
     total = post.sizes["chain"] * post.sizes["draw"]
     flat = spaced_draws(total, n_draws)

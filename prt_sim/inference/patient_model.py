@@ -100,9 +100,14 @@ def has_floor_effect(priors) -> bool:
 
 
 def has_surveys(data) -> bool:
-    """Whether a trial's records include survey visits (``Visit.mode``), whose offset a
-    patient-level fit can learn."""
-    return any(v.mode == "survey" for v in data.visits)
+    """Whether a trial's records hold a reported pain at a timed survey visit (``Visit.mode``;
+    the untimed :data:`UNTIMED_VISITS` are left out): what a fit of the surveys' offset
+    learns from."""
+    names = [v.name for v in data.visits if v.mode == "survey" and v.name not in UNTIMED_VISITS]
+    rec = getattr(data, "records", None)
+    if not names or rec is None or "pain_avg" not in rec:
+        return False
+    return bool(rec["pain_avg"].sel(visit=names).notnull().any())
 
 
 def random_effects(idata_or_names) -> tuple[str, ...]:
@@ -121,9 +126,10 @@ def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecor
     """The timed visits, T1 baseline values and fixed trait draws of each recorded patient.
 
     The untimed weekly visits after post (:data:`UNTIMED_VISITS`) are left out. Initial safety,
-    pain floor and adherence are not random effects: each patient gets a scrambled Sobol point
-    (seeded by ``agent_seed``) through :func:`~prt_sim.model.baseline.standard_draws`. The
-    PyMC model and the replay of its fitted patients both start here.
+    adherence and (in fits without ``floor_mean``) the pain floor are not random effects: each
+    patient gets a scrambled Sobol point (seeded by ``agent_seed``) through
+    :func:`~prt_sim.model.baseline.standard_draws`. The PyMC model and the replay of its fitted
+    patients both start here.
     """
     from scipy.stats import qmc
 
@@ -176,7 +182,7 @@ def build_patient_model(
     the likelihood mixes the treated and untreated trajectories with the uptake probability,
     and ``uptake_prob`` records each patient's posterior probability of having started.
 
-    The traits that are not random effects (initial safety, pain floor, adherence, ...) come
+    The traits that are not random effects (initial safety, adherence, ...) come
     from scrambled Sobol points seeded by ``agent_seed`` (:func:`patient_records`), unless
     ``trait_draws`` gives them (the ``std`` of :class:`PatientRecords`, one value per patient
     of ``data``): the integrated leave-one-out scores candidates that keep a fitted patient's
@@ -324,7 +330,7 @@ def build_patient_model(
 def likelihood_function(model, names, var: str = "patient_loglik"):
     """A compiled function of a patient-level model: (population values in ``names`` order,
     then the arrays over patients of the model's :func:`random_effects`: ``pain_z``, ``edu_z``,
-    ``placebo_z`` and, with a natural course, ``drift_z``) -> the per-patient
+    ``placebo_z``, and ``floor_z`` and ``drift_z`` where the model has them) -> the per-patient
     deterministic ``var`` (default each patient's log likelihood, ``patient_loglik``, uptake
     mixture included; ``"uptake_prob"``: the probability of having started; constrained values
     in). Scores candidate patients for personalized forecasts and the integrated leave-one-out,

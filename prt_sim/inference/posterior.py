@@ -219,7 +219,8 @@ def replicates(
                 id_offset=a * ARM_ID_STRIDE,
             )
             arm_visits = tuple(
-                Visit(name=v.name, day=v.day, response=responses[arm][v.name]) for v in visits
+                Visit(name=v.name, day=v.day, response=responses[arm][v.name], mode=v.mode)
+                for v in visits
             )
             res = simulate_arm(
                 cohort, data.protocols[arm], scale, horizon, dseed, params, arm_visits

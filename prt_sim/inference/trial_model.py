@@ -154,7 +154,12 @@ class TrialModel:
         """JSON-serialisable configuration: every constructor argument, as stored (stored in
         every result's attrs; :meth:`load` compares its hash)."""
         names = list(inspect.signature(type(self).__init__).parameters)[1:]
-        return to_jsonable({name: _config_value(getattr(self, name)) for name in names})
+        cfg = to_jsonable({name: _config_value(getattr(self, name)) for name in names})
+        # The visits' modes matter only to a model with a survey offset: recorded then, so a
+        # fit made before modes existed (no offset) still matches its data.
+        if "survey_offset" in self.priors or self.params.survey_offset != 0.0:
+            cfg["data"]["survey_visits"] = [v.name for v in self.data.visits if v.mode == "survey"]
+        return cfg
 
     def config_hash(self) -> str:
         """Hash of :meth:`config` (16 hex digits)."""
@@ -603,8 +608,11 @@ def _config_value(value: Any) -> Any:
 
 
 def _data_hash(data) -> str:
-    """Hash of a TrialData's values and design (16 hex digits)."""
-    h = hashlib.sha256(json.dumps(to_jsonable(data._config()), sort_keys=True).encode())
+    """Hash of a TrialData's values and design (16 hex digits). The visits' modes are left
+    out (:meth:`TrialModel.config` records them where a model reads them)."""
+    design = data._config()
+    design["visits"] = [{k: v for k, v in d.items() if k != "mode"} for d in design["visits"]]
+    h = hashlib.sha256(json.dumps(to_jsonable(design), sort_keys=True).encode())
     ds = data.data
     for name in sorted(ds.variables):
         v = np.ascontiguousarray(ds[name].values)
