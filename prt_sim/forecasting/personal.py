@@ -6,9 +6,9 @@
 ``n_draws`` posterior draws of the population parameters it weighs ``n_effects`` candidate
 patients (standard-normal random effects for steady pain, education efficacy, placebo
 response and, in fits of ``floor_mean``, the pain floor; and population draws of the traits
-the records cannot show: initial safety, adherence, and the floor in fits without it) by the likelihood of the patient's records, computed by the fit's own PyMC
-likelihood (:func:`~prt_sim.inference.patient_model.build_patient_model`, one agent per
-candidate). Resampling by those weights gives the patient's posterior; each resampled
+the records cannot show: initial safety, adherence, and the floor in fits without it) by the
+likelihood of the patient's records, computed by the fit's own PyMC likelihood
+(:func:`~prt_sim.inference.patient_model.build_patient_model`, one agent per candidate). Resampling by those weights gives the patient's posterior; each resampled
 candidate's future is then simulated by the full stochastic simulator under each protocol.
 The importance weights' effective sample size is reported per draw: a small one means the
 records pin the patient down more finely than ``n_effects`` candidates can show.
@@ -125,8 +125,8 @@ def forecast_patient(
         consecutive monthly reports >= 4 after being pain-free at post, among futures
         pain-free at post; NaN if none was) and ``pain_free_post`` over ``(draw,
         protocol)``; the patient's resampled random effects ``pain_z``, ``edu_z``,
-        ``placebo_z`` (and ``floor_z``, ``drift_z`` where the fit has them) and the importance ``ess`` over
-        ``draw``. Attrs: provenance.
+        ``placebo_z`` (and ``floor_z``, ``drift_z`` where the fit has them) and the importance
+        ``ess`` over ``draw``. Attrs: provenance.
 
     Raises
     ------
