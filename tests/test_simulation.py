@@ -557,3 +557,5 @@ def test_survey_visits_read_the_week_with_the_survey_offset(cohort_300):
     np.testing.assert_array_equal(d[ok][below], 2.0)
     assert below.sum() > 100 and (d[ok] >= 0).all()
     assert up.config["visits"][1]["mode"] == "survey"
+    with pytest.raises(ps.errors.ValidationError, match=r"survey_offset.*-5"):
+        ps.ModelParams(survey_offset=6.0)

@@ -308,6 +308,11 @@ class TrialData:
             out.setdefault(name, self._composite_day(comps))
         return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
+    def visit_mode(self, name: str) -> str:
+        """How the data's visit ``name`` asked for pain (:attr:`Visit.mode`): "visit" for a
+        name the data's visits do not have (a composite's component, a calendar visit)."""
+        return next((v.mode for v in self.visits if v.name == name), "visit")
+
     def simulated_visits(self) -> tuple[Visit, ...]:
         """The visits a simulation of this trial must observe, in day order: every visit of the
         data, with a composite visit replaced by its components (days from the data, else from
@@ -331,9 +336,8 @@ class TrialData:
                         f"{tuple(calendar)}",
                     )
                 out[part] = int(day)
-        mode = {v.name: v.mode for v in self.visits}
         return tuple(
-            Visit(name=n, day=d, mode=mode.get(n, "visit"))
+            Visit(name=n, day=d, mode=self.visit_mode(n))
             for n, d in sorted(out.items(), key=lambda kv: kv[1])
         )
 
@@ -596,9 +600,8 @@ class TrialData:
         if self.level == "arm":
             return self._replace()
         summaries = self.to_summaries()
-        mode = {v.name: v.mode for v in self.visits}
         visits = tuple(
-            Visit(name=str(n), day=int(d), mode=mode.get(str(n), "visit"))
+            Visit(name=str(n), day=int(d), mode=self.visit_mode(str(n)))
             for n, d in zip(summaries["visit"].values, summaries["day"].values)
         )
         return TrialData(

@@ -30,7 +30,7 @@ from ..model.baseline import build_record_patients
 from ..model.cohorts import Cohort
 from ..model.instruments import PAIN_FREE_MAX
 from ..model.rng import MAX_SEED, check_seed, derive_key, uniform_matrix
-from ..model.timeline import Visit, build_timeline
+from ..model.timeline import build_timeline
 from .checks import PPC_STATS, arm_stats, interval
 from .posterior import fit_configuration, posterior_inputs, simulate_arm, spaced_draws
 
@@ -131,7 +131,6 @@ def replay_patients(
     )
     t1_steps = next(v.day for v in visits if v.name == "t1") - start + 1
     horizon = max(v.day for v in visits)
-    sim_visits = tuple(Visit(name=v.name, day=v.day, mode=v.mode) for v in visits)
     n_pat = len(fitted)
     total = post.sizes["chain"] * post.sizes["draw"]
     flat = spaced_draws(total, n_draws)
@@ -172,7 +171,7 @@ def replay_patients(
                     continue
                 protocol = dataclasses.replace(data.protocols[arm], uptake=float(started))
                 res = simulate_arm(everyone[idx], protocol, scale, horizon, dseed, params,
-                                   sim_visits)  # fmt: skip
+                                   visits)  # fmt: skip
                 ins = res.instruments
                 for var in _READINGS:
                     if var in recorded:

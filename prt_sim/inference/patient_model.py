@@ -31,12 +31,10 @@ from .observation import (
     symbolic_inputs,
 )
 from .priors import (
-    DEFAULT_PRIORS,
-    PATIENT_FLOOR_MEAN_PRIOR,
     PATIENT_PAIN_SD_PRIOR,
-    SURVEY_OFFSET_PRIOR,
     Prior,
     check_priors_reach_likelihood,
+    mechanism_priors,
     validate_priors,
 )
 
@@ -47,6 +45,7 @@ __all__ = [
     "has_drift",
     "has_floor_effect",
     "has_surveys",
+    "patient_priors",
     "random_effects",
     "build_patient_model",
     "PatientModelParts",
@@ -110,6 +109,16 @@ def has_surveys(data) -> bool:
     return bool(rec["pain_avg"].sel(visit=names).notnull().any())
 
 
+def patient_priors(data, mechanism="inhibition") -> dict:
+    """The default priors of a patient-level fit of ``data`` under ``mechanism``:
+    :func:`~prt_sim.inference.priors.mechanism_priors` at patient level, without the surveys'
+    offset where the records hold no survey (:func:`has_surveys`): nothing would inform it."""
+    priors = mechanism_priors(mechanism, level="patient")
+    if not has_surveys(data):
+        priors.pop("survey_offset", None)
+    return priors
+
+
 def random_effects(idata_or_names) -> tuple[str, ...]:
     """The random effects of a fitted patient-level model: :data:`RANDOM_EFFECTS`, plus
     :data:`FLOOR_EFFECT` and :data:`DRIFT_EFFECT` where the fit has them. Takes a fit
@@ -136,9 +145,8 @@ def patient_records(data, spec: CohortSpec, agent_seed: int = 0) -> PatientRecor
     rec = data.records
     keep = [str(v) for v in rec["visit"].values if str(v) not in UNTIMED_VISITS]
     rec = rec.sel(visit=keep)
-    mode = {v.name: v.mode for v in data.visits}
     visits = tuple(
-        Visit(name=str(v), day=int(d), mode=mode.get(str(v), "visit"))
+        Visit(name=str(v), day=int(d), mode=data.visit_mode(str(v)))
         for v, d in zip(rec["visit"].values, rec["day"].values)
     )
     n_pat = rec.sizes["patient"]
@@ -197,11 +205,7 @@ def build_patient_model(
 
     if data.level != "patient":
         raise ValidationError("data.level", data.level, "'patient' (records) for this model")
-    if priors is None:  # the patient-level defaults (TrialModel's mechanism_priors)
-        priors = {**DEFAULT_PRIORS, "floor_mean": PATIENT_FLOOR_MEAN_PRIOR}
-        if has_surveys(data):
-            priors["survey_offset"] = SURVEY_OFFSET_PRIOR
-    priors = dict(priors)
+    priors = patient_priors(data) if priors is None else dict(priors)
     priors.setdefault("pain_sd", PATIENT_PAIN_SD_PRIOR)
     priors = validate_priors(priors)
     params = params or ModelParams()

@@ -10,6 +10,7 @@ simulates under a posterior (posterior predictive checks, mediation, forecasts) 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -219,8 +220,7 @@ def replicates(
                 id_offset=a * ARM_ID_STRIDE,
             )
             arm_visits = tuple(
-                Visit(name=v.name, day=v.day, response=responses[arm][v.name], mode=v.mode)
-                for v in visits
+                dataclasses.replace(v, response=responses[arm][v.name]) for v in visits
             )
             res = simulate_arm(
                 cohort, data.protocols[arm], scale, horizon, dseed, params, arm_visits

@@ -112,13 +112,12 @@ class TrialModel:
             raise ValidationError("level", level, "'arm' for arm-level data (no records)")
         mech = _mechanism(mechanism)
         self.data = data
-        defaults = mechanism_priors(mech, priors, level=level)
         if priors is None and level == "patient":
-            from .patient_model import has_surveys
+            from .patient_model import patient_priors
 
-            if not has_surveys(data):  # no survey visit: nothing informs their offset
-                defaults.pop("survey_offset", None)
-        self.priors = validate_priors(defaults)
+            self.priors = validate_priors(patient_priors(data, mech))
+        else:
+            self.priors = validate_priors(mechanism_priors(mech, priors, level=level))
         self.params = params or ModelParams()
         self.spec = spec or CohortSpec()
         for name, value, cls in (
