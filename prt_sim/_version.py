@@ -17,9 +17,9 @@ __all__ = [
     "MODEL_SOURCES",
 ]
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 #: model_fingerprint() of the sources released as __version__.
-MODEL_FINGERPRINT = "a02a21168601c141"
+MODEL_FINGERPRINT = "80c33470a89cb737"
 #: The sources whose meaning is the model: a change to them changes the numbers.
 MODEL_SOURCES = ("model", "engine.py")
 

@@ -313,7 +313,9 @@ def observe(patients, draws, day, j, response, survey, out):
         week = _week_mean(ring[i])
         observed[i, j] = uniform_nb(pk, c + np.uint64(SLOTS.responds)) < response[group[i]]
         z = normal_nb(pk, c + np.uint64(SLOTS.pain_report))
-        pain_out[i, j] = report_pain(week + survey * p.survey_offset, z, p.pain_report_sd)
+        pain_out[i, j] = report_pain(
+            week + survey * p.survey_offset, z, p.pain_report_sd * x.variability
+        )
         if with_q and not observed[i, j]:  # a missed visit has no questionnaires
             for q in range(_N_Q):
                 scores[i, q, j] = np.nan

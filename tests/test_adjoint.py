@@ -46,6 +46,7 @@ def _random_point(rng: np.random.Generator, dt: float, variant: str = "inhibitio
         rng.uniform(0.05, 0.5),
         rng.uniform(0.5, 20.0),
         rng.normal(0.0, 0.5) if "natural_course" in variant else 0.0,
+        rng.uniform(0.3, 3.0),  # the rating variability (0.9.0): scales the fluctuation's pain
     )
     # education + exposure away from 1, the kink of the contact term's min(1, sessions)
     edu, expo = rng.choice([rng.uniform(0, 0.45, 2), rng.uniform(0.55, 1.5, 2)])

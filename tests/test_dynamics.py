@@ -157,6 +157,7 @@ def _patients(n, **overrides):
         "placebo_response": 0.2,
         "chronicity": 5.0,
         "drift": 0.0,
+        "variability": 1.0,
     }
     s = {
         "safety": 0.3,

@@ -287,7 +287,7 @@ def test_readings_and_their_inverse_are_one_map():
     s = ps.dynamics.State(*(rng.uniform(0.1, 0.6, 50) for _ in ps.dynamics.State._fields))
     x = ps.dynamics.Traits(*(rng.uniform(0.1, 0.9, 50) for _ in ps.dynamics.Traits._fields))
     tsk, pcs, odi, mb = questionnaire_readings(s, x, p)
-    state_pain = p.fluct_sd * s.fluctuation
+    state_pain = p.fluct_sd * x.variability * s.fluctuation  # the patient's fluctuation, points
     back = latent_from_readings(
         {"fear": tsk, "catastrophizing": pcs, "avoidance": odi}, state_pain, p
     )
@@ -391,6 +391,105 @@ def test_each_patients_floor_is_a_random_effect_at_patient_level_only(public_dat
     assert (f1 <= f0).all() and (f1 >= 0).all() and (f1 < f0).any()
     g0, g1 = np.asarray(as_effect[0].gain), np.asarray(low.gain)
     assert (g1[f1 < f0] >= g0[f1 < f0]).all()
+
+
+# -- each patient's rating variability (0.9.0) -------------------------------------------------
+@pytest.mark.parametrize("v", [0.0, 0.4, 1.0, 2.5])
+def test_report_noise_with_a_patients_variability_scales_fluctuation_and_report(v):
+    """report_noise_sd(p, v) is the brute-force sum with the fluctuation and the report noise
+    scaled by v and the flare-ups not; v = 1 is the population's."""
+    p = ps.ModelParams(flare_rate=0.05)
+    scaled = dataclasses.replace(p, fluct_sd=p.fluct_sd * v, pain_report_sd=p.pain_report_sd * v)
+    got = float(np.asarray(report_noise_sd(p, np.array([[v]]))).ravel()[0])
+    assert got == pytest.approx(_report_noise_numeric(scaled), rel=1e-10)
+    if v == 1.0:
+        assert got == pytest.approx(float(report_noise_sd(p)), rel=1e-14)
+
+
+def _spread_cohort(variability, n=400):
+    c = ps.Cohort.from_trial_baseline(n, seed=11)
+    return ps.Cohort(c.traits._replace(variability=np.full(n, variability)), c.state,
+                     c.patient_id, c.baseline)  # fmt: skip
+
+
+def test_the_simulator_reads_each_patients_variability():
+    """A patient of variability 0 without flare-ups reports the same pain whatever the seed
+    (no fluctuation in their pain, no report noise); the spread of a patient's reports around
+    their own mean grows with their variability."""
+    p = ps.ModelParams(flare_rate=0.0)
+    kw = dict(horizon_days=200, params=p)
+
+    def pain(v, seed):
+        r = ps.simulate(_spread_cohort(v), "usual_care", seed=seed, progress=False, **kw)
+        return r.instruments["pain_avg"].values
+
+    calm = pain(0.0, 1)
+    np.testing.assert_array_equal(calm, pain(0.0, 2))
+    assert not np.array_equal(pain(1.0, 1), pain(1.0, 2))
+    spread = {v: np.nanmean(np.nanstd(pain(v, 3)[:, 2:], axis=1)) for v in (0.5, 1.0, 2.0)}
+    assert spread[0.5] < spread[1.0] < spread[2.0], spread
+
+
+def test_cohort_variability_is_log_normal_and_leaves_the_other_draws():
+    """CohortSpec.variability_sd: 0 gives every patient 1 (the cohorts before 0.9.0, bit for
+    bit); 0.5 gives a log-normal spread of median 1 and log-SD 0.5, with every other
+    patient-level draw unchanged."""
+    c0 = ps.Cohort.from_trial_baseline(4000, seed=3)
+    c1 = ps.Cohort.from_trial_baseline(4000, seed=3, spec=ps.CohortSpec(variability_sd=0.5))
+    assert (c0.traits.variability == 1.0).all()
+    logv = np.log(c1.traits.variability)
+    assert abs(np.median(logv)) < 0.03 and abs(logv.std() - 0.5) < 0.02
+    for name in ("schema", "floor", "edu_efficacy", "adherence", "placebo_response", "drift"):
+        np.testing.assert_array_equal(getattr(c0.traits, name), getattr(c1.traits, name))
+    # a dataset written before the trait existed loads with variability 1
+    ds = c1.to_dataset().drop_vars("trait_variability")
+    assert (ps.Cohort.from_dataset(ds).traits.variability == 1.0).all()
+    with pytest.raises(ps.ValidationError, match="variability_sd"):
+        ps.CohortSpec(variability_sd=2.0)
+
+
+@pytest.mark.data
+def test_each_patients_variability_is_a_random_effect_at_patient_level_only(public_data):
+    """Patient-level fits give each patient their own rating variability (``var_z`` under a
+    fitted ``variability_sd``); var_z = 0 builds exactly the patient without it; the arm level
+    refuses a spread, fixed or fitted."""
+    from prt_sim.inference.patient_model import patient_records, random_effects
+    from prt_sim.model.baseline import build_record_patients
+
+    tm = ps.TrialModel(public_data, level="patient")
+    assert "variability_sd" in tm.priors
+    assert "var_z" in [v.name for v in tm.model.free_RVs]
+    old = {k: v for k, v in tm.priors.items() if k != "variability_sd"}
+    assert "var_z" not in [
+        v.name for v in ps.TrialModel(public_data, level="patient", priors=old).model.free_RVs
+    ]
+    assert random_effects(["floor_z", "var_z", "drift_z"]) == (
+        "pain_z", "edu_z", "placebo_z", "floor_z", "var_z", "drift_z")  # fmt: skip
+    arm = ps.TrialModel(public_data, level="arm")
+    assert "variability_sd" not in arm.priors
+    with pytest.raises(ps.ValidationError, match="variability_sd"):
+        ps.TrialModel(public_data, level="arm",
+                      spec=ps.CohortSpec(variability_sd=0.3)).model  # fmt: skip
+    pri = {**arm.priors, "variability_sd": tm.priors["variability_sd"]}
+    with pytest.raises(ps.ValidationError, match="variability_sd"):
+        ps.TrialModel(public_data, level="arm", priors=pri).model
+
+    spec = ps.CohortSpec(variability_sd=0.7)
+    p = ps.ModelParams().to_tuple()
+    pr = patient_records(public_data, spec, 0)
+    n = pr.records.sizes["patient"]
+    rng = np.random.default_rng(8)
+    effects = {k: rng.normal(size=n) for k in ("pain_z", "edu_z", "placebo_z")}
+    effects["fluct_z"] = np.zeros(n)
+    without = build_record_patients(pr.baseline, pr.std, effects, spec, p, 3)
+    zero = build_record_patients(pr.baseline, pr.std, {**effects, "var_z": np.zeros(n)}, spec,
+                                 p, 3)  # fmt: skip
+    for a, b, name in zip((*without[0], *without[1]), (*zero[0], *zero[1]),
+                          (*ps.dynamics.Traits._fields, *ps.dynamics.State._fields)):  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    vz = rng.normal(size=n)
+    some = build_record_patients(pr.baseline, pr.std, {**effects, "var_z": vz}, spec, p, 3)[0]
+    np.testing.assert_allclose(some.variability, np.exp(0.7 * vz), rtol=1e-12)
 
 
 # -- the weekly surveys' mode offset ------------------------------------------------------------

@@ -18,6 +18,7 @@ from prt_sim.inference.priors import (
     MECHANISM_PRIORS,
     PATIENT_FLOOR_MEAN_PRIOR,
     PATIENT_PAIN_SD_PRIOR,
+    PATIENT_VARIABILITY_SD_PRIOR,
     SURVEY_OFFSET_PRIOR,
     validate_priors,
 )
@@ -29,6 +30,7 @@ ALL = {
     "pain_sd": PATIENT_PAIN_SD_PRIOR,
     "floor_mean": PATIENT_FLOOR_MEAN_PRIOR,
     "survey_offset": SURVEY_OFFSET_PRIOR,
+    "variability_sd": PATIENT_VARIABILITY_SD_PRIOR,
 }
 # A citation ("Author et al. 2019", "Author & Author 2016") or an argued weakly informative range.
 _CITED = re.compile(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?: et al\.| & [A-Z][a-z]+)? \d{4}")
@@ -62,7 +64,7 @@ def test_how_near_each_prior_is_to_the_hand_set_default_is_disclosed():
     updating that disclosure fails here."""
     text = (ROOT / "docs" / "inference.md").read_text()
     # The mechanisms' priors were written weakly informative from the start (no hand-set centre).
-    for name in [*DEFAULT_PRIORS, "pain_sd", "floor_mean", "survey_offset"]:
+    for name in [*DEFAULT_PRIORS, "pain_sd", "floor_mean", "survey_offset", "variability_sd"]:
         row = next(
             (
                 ln
@@ -88,6 +90,9 @@ def test_docs_table_is_the_code():
     assert f"{row} {PATIENT_FLOOR_MEAN_PRIOR.doc} |" in text
     row = f"| `survey_offset` (patient level) | {SURVEY_OFFSET_PRIOR.describe()} | params |"
     assert f"{row} {SURVEY_OFFSET_PRIOR.doc} |" in text
+    pr = PATIENT_VARIABILITY_SD_PRIOR
+    row = f"| `variability_sd` (patient level) | {pr.describe()} | spec |"
+    assert f"{row} {pr.doc} |" in text
 
 
 def _script(name: str):

@@ -21,6 +21,7 @@ from ..engine import Calendars, _patient, _week_mean
 from ..jit import njit
 from ..model.calendar import RECALL_DAYS
 from ..model.cohorts import Cohort
+from ..model.dynamics import load_traits
 from ..model.instruments import report_pain
 from ..model.params import ModelParams, params_from_array
 from ..model.rng import PARALLEL_MIN, SLOTS, counter, normal_nb, patient_key_nb
@@ -54,28 +55,28 @@ def _advance_from_serial(patients, calendars, draws, t_start, t1, daily):
 
 
 @njit(inline="always", cache=True)
-def _read_one(i, ring, pid, member, table, keys, day, week, reported):
+def _read_one(i, ring, traits, pid, member, table, keys, day, week, reported):
     # what engine.observe reports as pain on ``day``: the 7-day memory's mean, and the report
-    # drawn from the observation stream's pain slot
+    # drawn from the observation stream's pain slot, its noise scaled by the patient's variability
     r = member[i]
     p = params_from_array(table[r])
     pk = patient_key_nb(keys[r], pid[i])
     w = _week_mean(ring[i])
     week[i] = w
     z = normal_nb(pk, counter(day, 0) + np.uint64(SLOTS.pain_report))
-    reported[i] = report_pain(w, z, p.pain_report_sd)
+    reported[i] = report_pain(w, z, p.pain_report_sd * load_traits(traits[i]).variability)
 
 
 @njit(parallel=True, cache=True)
-def _read_par(ring, pid, member, table, keys, day, week, reported):
+def _read_par(ring, traits, pid, member, table, keys, day, week, reported):
     for i in numba.prange(ring.shape[0]):
-        _read_one(i, ring, pid, member, table, keys, day, week, reported)
+        _read_one(i, ring, traits, pid, member, table, keys, day, week, reported)
 
 
 @njit(cache=True)
-def _read_ser(ring, pid, member, table, keys, day, week, reported):
+def _read_ser(ring, traits, pid, member, table, keys, day, week, reported):
     for i in range(ring.shape[0]):
-        _read_one(i, ring, pid, member, table, keys, day, week, reported)
+        _read_one(i, ring, traits, pid, member, table, keys, day, week, reported)
 
 
 def read_pain(patients, draws, day: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +87,7 @@ def read_pain(patients, draws, day: int) -> tuple[np.ndarray, np.ndarray]:
     week = np.empty(n)
     reported = np.empty(n)
     f = _read_par if n >= PARALLEL_MIN else _read_ser
-    f(patients.ring, patients.pid, patients.member, draws.params, draws.key_observe, day, week,
+    f(patients.ring, patients.traits, patients.pid, patients.member, draws.params, draws.key_observe, day, week,
       reported)  # fmt: skip
     return week, reported
 

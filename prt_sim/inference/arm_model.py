@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import check_int
+from ..errors import ValidationError, check_int
 from ..model.baseline import DRIFT_UNIFORM, build_patients, entry_latent, standard_draws
 from ..model.cohorts import CohortSpec
 from ..model.dynamics import N_STATE, N_TRAITS, State, Traits
@@ -113,6 +113,14 @@ def build_arm_model(
     params = params or ModelParams()
     spec = spec or CohortSpec()
     n_agents = check_int("n_agents", n_agents, 4, 4096)
+    if spec.variability_sd != 0.0:
+        # The arm-level likelihood reads every agent's reports with the population's spread;
+        # a fit would mix patients its simulated replicates make unlike.
+        raise ValidationError(
+            "spec.variability_sd",
+            spec.variability_sd,
+            "0 at arm level (between-patient rating variability is a patient-level random effect)",
+        )
     if data.level != "arm":
         data = data.to_arm_level()
     summaries = data.summaries

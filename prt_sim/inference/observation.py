@@ -35,14 +35,16 @@ _LAGS = np.arange(1, RECALL_DAYS)  # 1..6: lags between two days of a weekly rec
 _ONSETS = np.arange(RECALL_DAYS)  # flare onsets inside the recalled week
 
 
-def report_noise_sd(p):
+def report_noise_sd(p, variability=None):
     """SD (points) of a reported weekly pain around an agent's expected 7-day mean.
 
     Sums the variance of the 7-day mean of the stationary AR(1) fluctuation, of flare-up pain
     (onsets Bernoulli(``flare_rate``) per day, each decaying with ``flare_duration``; the cap at
     1 is ignored) and of the report noise, in closed form. ``p`` is a
     :class:`~prt_sim.model.params.DynParams` or :class:`~prt_sim.model.params.ModelParams`
-    whose fields may be PyTensor variables.
+    whose fields may be PyTensor variables. ``variability`` (the trait, per agent: an array or
+    tensor of shape ``(agent, 1)``; None: 1) scales the fluctuation and the report noise, not
+    the flare-ups.
     """
     n = float(RECALL_DAYS)
     phi = p.fluct_persistence
@@ -57,7 +59,9 @@ def report_noise_sd(p):
     weights = inside.sum() + whole**2 * q**2 / (1.0 - q**2)
     r = p.flare_rate
     flare_var = p.flare_pain**2 * r * (1.0 - r) * weights
-    return sqrt(fluct_var + flare_var + p.pain_report_sd**2)
+    if variability is None:
+        return sqrt(fluct_var + flare_var + p.pain_report_sd**2)
+    return sqrt(variability**2 * (fluct_var + p.pain_report_sd**2) + flare_var)
 
 
 def survey_adjusted(week, p, visits):
@@ -72,7 +76,7 @@ def survey_adjusted(week, p, visits):
 
 def reported_pain_moments(mu, sd):
     """Mean, second moment and P(<= 1) of ``round-and-clip(mu + N(0, sd^2))`` to 0..10
-    (tensors: ``mu`` of any shape, ``sd`` a scalar)."""
+    (tensors: ``mu`` of any shape, ``sd`` a scalar or broadcasting against ``mu[..., None]``)."""
     import pytensor.tensor as pt
 
     edges = np.arange(10) + 0.5  # P(Y <= k) = Phi((k + 0.5 - mu) / sd), k = 0..9
@@ -83,11 +87,14 @@ def reported_pain_moments(mu, sd):
     return (pmf * k).sum(-1), (pmf * k**2).sum(-1), cdf[..., 1]
 
 
-def questionnaire_noise_var(p, loading):
+def questionnaire_noise_var(p, loading, variability=None):
     """Variance (in scale fractions) of a questionnaire reading around its latent value: the
     occasion noise ``item_noise_sd`` and the random part of the pain fluctuation the reading
-    follows (``loading`` per point of a stationary fluctuation of SD ``fluct_sd``)."""
-    return p.item_noise_sd**2 + (loading * p.fluct_sd) ** 2
+    follows (``loading`` per point of a stationary fluctuation of SD ``fluct_sd``, times the
+    agent's ``variability`` where given)."""
+    if variability is None:
+        return p.item_noise_sd**2 + (loading * p.fluct_sd) ** 2
+    return p.item_noise_sd**2 + (loading * p.fluct_sd * variability) ** 2
 
 
 def symbolic_inputs(theta: dict[str, Any], params: ModelParams, spec: CohortSpec):

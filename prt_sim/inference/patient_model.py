@@ -42,8 +42,10 @@ __all__ = [
     "RANDOM_EFFECTS",
     "DRIFT_EFFECT",
     "FLOOR_EFFECT",
+    "VARIABILITY_EFFECT",
     "has_drift",
     "has_floor_effect",
+    "has_variability_effect",
     "has_surveys",
     "patient_priors",
     "random_effects",
@@ -84,6 +86,11 @@ RANDOM_EFFECTS = ("pain_z", "edu_z", "placebo_z")
 DRIFT_EFFECT = "drift_z"
 #: The random effect of the pain floor, in fits of ``floor_mean`` (the patient-level default).
 FLOOR_EFFECT = "floor_z"
+#: The random effect of the rating variability, in fits of ``variability_sd`` (the
+#: patient-level default since 0.9.0).
+VARIABILITY_EFFECT = "var_z"
+#: Column of the rating variability in a trait table.
+_VARIABILITY = Traits._fields.index("variability")
 
 
 def has_drift(priors, params: ModelParams) -> bool:
@@ -96,6 +103,14 @@ def has_floor_effect(priors) -> bool:
     floor: when the population's ``floor_mean`` is fitted. A floor drawn once and held
     fixed keeps a recovered patient from reporting less than it (fits before 0.8.0)."""
     return "floor_mean" in priors
+
+
+def has_variability_effect(priors) -> bool:
+    """Whether a patient-level model with these priors gives each patient their own rating
+    variability (the scale of their day-to-day fluctuation and report noise): when the
+    population's spread ``variability_sd`` is fitted. Without it every patient's reports
+    scatter alike around their expected pain (fits before 0.9.0)."""
+    return "variability_sd" in priors
 
 
 def has_surveys(data) -> bool:
@@ -121,12 +136,13 @@ def patient_priors(data, mechanism="inhibition") -> dict:
 
 def random_effects(idata_or_names) -> tuple[str, ...]:
     """The random effects of a fitted patient-level model: :data:`RANDOM_EFFECTS`, plus
-    :data:`FLOOR_EFFECT` and :data:`DRIFT_EFFECT` where the fit has them. Takes a fit
-    (InferenceData) or variable names."""
+    :data:`FLOOR_EFFECT`, :data:`VARIABILITY_EFFECT` and :data:`DRIFT_EFFECT` where the fit
+    has them. Takes a fit (InferenceData) or variable names."""
     names = getattr(idata_or_names, "posterior", idata_or_names)
     return (
         RANDOM_EFFECTS
         + ((FLOOR_EFFECT,) if FLOOR_EFFECT in names else ())
+        + ((VARIABILITY_EFFECT,) if VARIABILITY_EFFECT in names else ())
         + ((DRIFT_EFFECT,) if DRIFT_EFFECT in names else ())
     )
 
@@ -252,6 +268,9 @@ def build_patient_model(
         effects = {"pain_z": pain_z, "edu_z": edu_z, "placebo_z": placebo_z}
         if has_floor_effect(priors):  # each patient's own floor, under the fitted population's
             effects["floor_z"] = pm.Normal("floor_z", 0.0, 1.0, dims="patient")
+        variable = has_variability_effect(priors)
+        if variable:  # each patient's own rating variability
+            effects["var_z"] = pm.Normal("var_z", 0.0, 1.0, dims="patient")
         if has_drift(priors, params):  # the natural course: each patient's own drift
             effects["drift_z"] = pm.Normal("drift_z", 0.0, 1.0, dims="patient")
         # The mean selection excess: the initial fluctuation's own draw is averaged out.
@@ -262,7 +281,9 @@ def build_patient_model(
         op = SkeletonOp(grid, agent_arm, treat)
         sg_scale = theta.get("self_guided_scale", 1.0)
         week, vstate, _ = op(traits_m, init_m, param_vector(p_sym, params), sg_scale)
-        sd = report_noise_sd(p_sym)
+        # Each agent's spread of reports around its 7-day mean (agent x 1), or the population's.
+        v_agent = traits_m[_VARIABILITY][:, None] if variable else None
+        sd = report_noise_sd(p_sym, v_agent)
 
         # Log-likelihood of each agent's observations (agent x visit), masked where missing.
         y = np.nan_to_num(obs["pain_avg"][agent_pat], nan=0.0)
@@ -285,7 +306,7 @@ def build_patient_model(
             points = np.nan_to_num(yv, nan=ins.offset) - ins.offset
             k = np.clip(np.round(points / ins.step), 0, ins.n_points)
             q = pt.clip(reading, 0.01, 0.99)  # keeps the beta-binomial numerically finite
-            var = questionnaire_noise_var(p_sym, getattr(p_sym, ins.pain_state))
+            var = questionnaire_noise_var(p_sym, getattr(p_sym, ins.pain_state), v_agent)
             conc = pt.maximum(q * (1 - q) / pt.maximum(var, 1e-6) - 1.0, 2.0)
             bb = pm.BetaBinomial.dist(alpha=q * conc, beta=(1 - q) * conc, n=ins.n_points)
             llv = pm.logp(bb, k.astype(np.int64))
@@ -334,7 +355,7 @@ def build_patient_model(
 def likelihood_function(model, names, var: str = "patient_loglik"):
     """A compiled function of a patient-level model: (population values in ``names`` order,
     then the arrays over patients of the model's :func:`random_effects`: ``pain_z``, ``edu_z``,
-    ``placebo_z``, and ``floor_z`` and ``drift_z`` where the model has them) -> the per-patient
+    ``placebo_z``, and ``floor_z``, ``var_z`` and ``drift_z`` where the model has them) -> the per-patient
     deterministic ``var`` (default each patient's log likelihood, ``patient_loglik``, uptake
     mixture included; ``"uptake_prob"``: the probability of having started; constrained values
     in). Scores candidate patients for personalized forecasts and the integrated leave-one-out,

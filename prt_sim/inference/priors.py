@@ -30,6 +30,7 @@ __all__ = [
     "PATIENT_PAIN_SD_PRIOR",
     "PATIENT_FLOOR_MEAN_PRIOR",
     "SURVEY_OFFSET_PRIOR",
+    "PATIENT_VARIABILITY_SD_PRIOR",
     "MECHANISM_PRIORS",
     "mechanism_priors",
     "FITTABLE_SPEC",
@@ -52,6 +53,9 @@ FITTABLE_SPEC = (
     # patient level only, where each patient's floor is a random effect (the arm-level agents'
     # floors are standardized draws, so a prior on it there does not reach the likelihood)
     "floor_mean",
+    # patient level only, where each patient's rating variability is a random effect (the
+    # arm-level agents are all of variability 1)
+    "variability_sd",
 )
 
 _FAMILIES = ("normal", "lognormal", "beta", "truncnormal")
@@ -449,6 +453,8 @@ def mechanism_priors(
             priors["pain_sd"] = PATIENT_PAIN_SD_PRIOR
             # per-patient floors (a random effect) around a fitted population mean
             priors["floor_mean"] = PATIENT_FLOOR_MEAN_PRIOR
+            # per-patient rating variability (a random effect) with a fitted spread
+            priors["variability_sd"] = PATIENT_VARIABILITY_SD_PRIOR
             # the weekly surveys' mode offset (dropped by TrialModel for data without surveys)
             priors["survey_offset"] = SURVEY_OFFSET_PRIOR
         for name in m.fixed:
@@ -500,6 +506,25 @@ SURVEY_OFFSET_PRIOR = Prior(
     "reported pain at a survey minus a visit's reading of the same 7-day mean, points. Weakly "
     "informative, centred on no difference: 95% within -1 and +1 point, the standard error of "
     "measurement of a pain rating (about 1.0, Spine 2005;30:1331)",
+)
+
+
+#: Added to the defaults for patient-level fits (0.9.0), where each patient's rating
+#: variability (the scale of their day-to-day fluctuation and report noise) is a random effect
+#: with this between-patient spread.
+PATIENT_VARIABILITY_SD_PRIOR = Prior(
+    "truncnormal",
+    0.0,
+    0.5,
+    "spec",
+    "between-patient SD of the log of each patient's rating variability. Weakly informative: "
+    "the within-person SD of momentary pain ratings differs between people and is stable "
+    "within a person (Pagé et al. 2022, J Pain 23:1151, 140 chronic low-back pain patients, "
+    "mean within-person SD 1.2 points), by how much is not given there; a half-normal of SD "
+    "0.5 puts 95% of the spread below 1.0 (patients a SD apart vary e-fold apart), and 0 (all "
+    "alike, the model before 0.9.0) at its mode",
+    lower=0.0,
+    upper=1.5,
 )
 
 

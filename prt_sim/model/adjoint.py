@@ -78,7 +78,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         x.floor
         + x.gain * t * (1.0 - s.expectancy) * (1.0 - s.contact)
         + p.flare_pain * flare
-        + p.fluct_sd * s.fluctuation
+        + p.fluct_sd * x.variability * s.fluctuation
     )
     inside = _step_mask(raw > 0.0) * _step_mask(raw < 10.0)
     today_pain = raw * inside + 10.0 * _step_mask(raw >= 10.0)
@@ -258,7 +258,8 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         + g_injected * d.placebo
         + g_attend_k
     )
-    # pain = clip(floor + gain * t * (1 - E) * (1 - Q) + flare_pain * flare + fluct_sd * N, 0, 10)
+    # pain = clip(floor + gain * t * (1 - E) * (1 - Q) + flare_pain * flare
+    #             + fluct_sd * variability * N, 0, 10)
     g_raw = g_pain * inside
     g_floor = g_raw
     g_gain = g_raw * t * keep_k
@@ -267,8 +268,9 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
     g_K = g_K - g_raw * x.gain * t * (1.0 - s.expectancy)
     g_flare_pain = g_raw * flare
     g_flare = g_raw * p.flare_pain + gs.flare
-    g_fluct_sd = g_raw * s.fluctuation
-    g_N = g_N + g_raw * p.fluct_sd
+    g_fluct_sd = g_raw * x.variability * s.fluctuation
+    g_variability = g_raw * p.fluct_sd * s.fluctuation
+    g_N = g_N + g_raw * p.fluct_sd * x.variability
     # t = sigmoid(u)
     g_u = g_t * t * (1.0 - t)
     g_slope = g_u * (appraisal + p.cat_threat_weight * s.catastrophizing - p.threat_midpoint)
@@ -327,6 +329,7 @@ def daily_step_vjp(s, x, d, z, p, gs, gpain):
         placebo_response=g_pr,
         chronicity=g_chronicity,
         drift=g_drift,
+        variability=g_variability,
     )
     # By name: the measurement parameters do not enter the update; flare_rate enters only
     # through the flare shock (g_shocks.flare).

@@ -32,6 +32,8 @@ __all__ = [
     "BASELINE_VARS",
     "N_UNIFORMS",
     "DRIFT_UNIFORM",
+    "VARIABILITY_UNIFORM",
+    "patient_variability",
     "PAIN_RANGE",
     "standard_draws",
     "steady_pain",
@@ -51,11 +53,15 @@ __all__ = [
 #: Baseline variables drawn jointly (Gaussian copula order).
 BASELINE_VARS = ("pain", "fear", "catastrophizing", "avoidance", "belief", "chronicity")
 #: Uniform draws per patient behind a cohort (copula, response traits, initial fluctuation,
-#: natural-course drift).
-N_UNIFORMS = len(BASELINE_VARS) + 7
-#: Row of the natural-course drift's uniform (the last): the surrogate agents of the PyMC models
-#: draw it apart from the others, so their Sobol points are what they were before it existed.
-DRIFT_UNIFORM = N_UNIFORMS - 1
+#: natural-course drift, rating variability).
+N_UNIFORMS = len(BASELINE_VARS) + 8
+#: Row of the natural-course drift's uniform: the surrogate agents of the PyMC models draw it
+#: apart from the others, so their Sobol points are what they were before it existed.
+DRIFT_UNIFORM = len(BASELINE_VARS) + 6
+#: Row of the rating variability's uniform (the last; 0.9.0): cohorts' other draws are keyed by
+#: row, so they are what they were before it existed. The PyMC models' surrogate agents do not
+#: draw it (their variability is 1, or a random effect at patient level).
+VARIABILITY_UNIFORM = len(BASELINE_VARS) + 7
 #: Steady-state pain is kept within this range (points) so that a gain that makes it the
 #: untreated steady state exists (pain = floor + gain * threat + flare pain).
 PAIN_RANGE = (0.5, 9.5)
@@ -114,7 +120,19 @@ def standard_draws(u: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
         # Absent (0) from draws made without the drift's uniform (the patient-level model's
         # Sobol points, where the drift is a random effect).
         "drift_z": stats.norm.ppf(u[DRIFT_UNIFORM]) if len(u) > DRIFT_UNIFORM else 0.0 * u[k],
-    }
+    } | ({"var_z": stats.norm.ppf(u[VARIABILITY_UNIFORM])} if len(u) > VARIABILITY_UNIFORM else {})
+
+
+def patient_variability(std: Mapping, spec: Any):
+    """Each patient's rating variability (trait ``variability``): ``exp(variability_sd *
+    var_z)``, log-normal with median 1, kept within the trait's range; 1 where ``std`` has no
+    ``var_z`` (the surrogate agents of the PyMC models without the random effect). Scales the
+    day-to-day fluctuation and the report noise of that patient (Pagé et al. 2022, J Pain
+    23:1151: the within-person SD of pain ratings differs between people and is stable within a
+    person). ``spec`` fields and ``var_z`` may be tensors."""
+    if "var_z" not in std:
+        return 1.0
+    return minimum(TRAIT_RANGES["variability"][1], exp(spec.variability_sd * std["var_z"]))
 
 
 def steady_pain(pain):
@@ -125,13 +143,15 @@ def steady_pain(pain):
 def entry_latent(std: Mapping, spec: Any, p) -> dict:
     """Latent baseline of trial-like patients from :func:`standard_draws`: steady pain
     ``spec.pain_mean + spec.pain_sd * pain_z``, and the latent states behind questionnaire
-    readings drawn at entry (the first simulated visit, which carries the entry excess).
+    readings drawn at entry (the first simulated visit, which carries the entry excess, in
+    points scaled by each patient's variability: the same standardised fluctuation).
 
     ``spec`` fields and ``p`` (:class:`~prt_sim.model.params.DynParams`) may be tensors.
     """
     readings = {k: std[k] for k in BASELINE_VARS[1:]}
     readings["pain"] = spec.pain_mean + spec.pain_sd * std["pain_z"]
-    return latent_from_readings(readings, entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1), p)
+    excess = entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1) * patient_variability(std, spec)
+    return latent_from_readings(readings, excess, p)
 
 
 def observed_readings(values: Mapping[str, np.ndarray], spec: Any) -> dict[str, np.ndarray]:
@@ -168,20 +188,22 @@ def observed_readings(values: Mapping[str, np.ndarray], spec: Any) -> dict[str, 
     }
 
 
-def records_latent(values: Mapping, spec: Any, p, state_pain, pain) -> dict:
+def records_latent(values: Mapping, spec: Any, p, state_pain, pain, variability=1.0) -> dict:
     """Latent baseline from recorded instruments taken when the fluctuation stood
     ``state_pain`` points above its mean (:func:`~prt_sim.model.instruments.latent_from_readings`),
     with steady pain ``pain`` (points).
 
     Missing TSK-11, PCS or Oswestry values take the population means of ``spec``, which are
-    readings at entry: those lose the entry excess of ``spec.entry_shift`` instead, so that every
-    patient with a missing value gets the population's latent mean. ``state_pain``, ``pain``
+    readings at entry: those lose the entry excess of ``spec.entry_shift`` (times each
+    patient's ``variability``, as in :func:`entry_latent`) instead, so that every patient with a
+    missing value gets the population's latent mean. ``state_pain``, ``pain``, ``variability``
     and the fields of ``p`` may be tensors.
     """
     base = observed_readings(values, spec)
     base["pain"] = pain
     at_record = latent_from_readings(base, state_pain, p)
-    at_entry = latent_from_readings(base, entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1), p)
+    entry = entry_state_pain(spec.entry_shift, p, RECALL_DAYS + 1) * variability
+    at_entry = latent_from_readings(base, entry, p)
     n = len(base["fear"])
     out = dict(at_record)
     for name, ins in INSTRUMENTS.items():
@@ -204,6 +226,7 @@ def response_traits(std: Mapping, spec: Any) -> dict:
         "edu_efficacy": minimum(TRAIT_RANGES["edu_efficacy"][1], edu),
         "adherence": std["adherence"],
         "placebo_response": placebo,
+        "variability": patient_variability(std, spec),
     }
 
 
@@ -311,6 +334,7 @@ def traits_from_baseline(baseline: Mapping, response: Mapping, fluct0, p) -> tup
         placebo_response=response["placebo_response"],
         chronicity=minimum(hi, maximum(lo, baseline["chronicity"])),
         drift=response["drift"] + zero,
+        variability=response["variability"] + zero,
     )
     # Start the flare process at its stationary mean, as the gain inversion assumes.
     state = State(
@@ -341,7 +365,8 @@ def build_patients(
         ``chronicity`` (years): from :func:`entry_latent` or :func:`records_latent`.
     std : mapping
         Standardized response draws (``safety``, ``floor``, ``adherence``, ``edu_z``,
-        ``placebo_z``, ``fluct_z``, ``drift_z``; see :func:`standard_draws`).
+        ``placebo_z``, ``fluct_z``, ``drift_z``, optionally ``var_z``; see
+        :func:`standard_draws`).
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).
@@ -384,19 +409,22 @@ def build_record_patients(
         ``floor_z`` (the pain floor's: floor = clip(``floor_mean`` + ``floor_sd`` *
         ``floor_z``, 0, 10); absent: the floor of ``std``), ``drift_z`` (the natural-course
         drift's; absent: 0) and ``fluct_z`` (the initial fluctuation before the entry excess;
-        0 = its mean), arrays or tensors.
+        0 = its mean), optionally ``var_z`` (the rating variability's: variability =
+        exp(``variability_sd`` * ``var_z``); absent: 1), arrays or tensors.
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).
     t1_steps : int
         Daily updates from the initial state to the end of the T1 day, >= 1.
     """
+    variability = patient_variability(effects, spec)
     latent = records_latent(
         values,
         spec,
         p,
-        entry_state_pain(spec.entry_shift, p, t1_steps),
+        entry_state_pain(spec.entry_shift, p, t1_steps) * variability,
         spec.pain_mean + spec.pain_sd * effects["pain_z"],
+        variability,
     )
     floor = std["floor"]
     if "floor_z" in effects:  # the floor as a random effect (patient-level fits of it)
@@ -409,5 +437,5 @@ def build_record_patients(
         "placebo_z": effects["placebo_z"],
         "fluct_z": effects["fluct_z"],
         "drift_z": effects.get("drift_z", 0.0 * effects["pain_z"]),
-    }
+    } | ({"var_z": effects["var_z"]} if "var_z" in effects else {})
     return build_patients(latent, resp, spec, p, spec.entry_shift)

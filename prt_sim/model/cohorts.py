@@ -33,6 +33,7 @@ from .baseline import (
     check_entry_shift,
     entry_latent,
     observed_readings,
+    patient_variability,
     records_latent,
     standard_draws,
     steady_pain,
@@ -126,6 +127,14 @@ class CohortSpec(Validated):
     safety_mean: float = spec(0.05, 0.0, 0.5, "fraction", "mean initial safety memory")
     floor_mean: float = spec(0.4, 0.0, 5.0, "points", "mean pain floor (non-amplified pain)")
     floor_sd: float = spec(0.3, 0.0, 5.0, "points", "SD of the pain floor")
+    variability_sd: float = spec(
+        0.0,
+        0.0,
+        1.5,
+        "log units",
+        "between-patient SD of the log of each patient's rating variability (the scale of their "
+        "day-to-day fluctuation and report noise, median 1); 0: every patient alike",
+    )
     edu_efficacy_median: float = spec(
         0.12, 0.0, 5.0, "1/session", "median per-session education efficacy"
     )
@@ -266,8 +275,14 @@ class Cohort:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> Cohort:
         """Inverse of :meth:`to_dataset`."""
-        traits = Traits(*(ds[f"trait_{k}"].values for k in Traits._fields))
         n = ds.sizes["patient"]
+        # The rating variability (0.9.0), absent from older datasets, is 1: the typical patient.
+        traits = Traits(
+            *(
+                ds[f"trait_{k}"].values if f"trait_{k}" in ds or k != "variability" else np.ones(n)
+                for k in Traits._fields
+            )
+        )
         # A state field added after the dataset was written (contact, 0.7.0) starts at 0.
         state = State(
             *(ds[f"init_{k}"].values if f"init_{k}" in ds else np.zeros(n) for k in State._fields)
@@ -368,7 +383,7 @@ class Cohort:
             columns (or NaN cells in them) are filled with the population means of ``spec``.
         seed : int
             Seed for the response traits not observable at baseline (education efficacy,
-            adherence, placebo response, pain floor, initial fluctuation).
+            adherence, placebo response, pain floor, initial fluctuation, rating variability).
         spec, params : optional
             As in :meth:`from_trial_baseline`.
         name : str
@@ -472,9 +487,12 @@ class Cohort:
         # The recorded questionnaires carry the state excess of the recorded pain at the end of
         # its visit day.
         p = params.to_tuple()
-        latent = records_latent(vals, spec, p, pain_offset * window_to_state(p), pain)
         key = np.uint64(derive_key(seed, "cohort-records"))
         std = standard_draws(uniform_matrix(key, pids, np.arange(N_UNIFORMS)), spec)
+        variability = patient_variability(std, spec)  # scales that excess in points
+        latent = records_latent(
+            vals, spec, p, pain_offset * window_to_state(p) * variability, pain, variability
+        )
         traits, state = build_patients(latent, std, spec, p, entry_shift)
         meta = {"source": f"records:{name}", "seed": seed, "spec": spec.to_dict()}
         return cls(traits, state, pids, baseline, meta)

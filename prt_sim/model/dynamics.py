@@ -82,6 +82,7 @@ class Traits(NamedTuple):
     placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
     chronicity: float  #: years with back pain, 0-80
     drift: float  #: natural-course drift of the schema at entry, logit units/year, -500 to 500
+    variability: float  #: scale of day-to-day fluctuation and report noise, 0-20 (1: typical)
 
 
 class Drive(NamedTuple):
@@ -170,6 +171,9 @@ TRAIT_RANGES = {
     # A level of 25 logit units (a schema of 0.9 moved to 1 - 1.5e-12) approached at the
     # fastest rate (20/year).
     "drift": (-500.0, 500.0),
+    # Between-patient spread of rating variability (log-normal around 1): e^(2 x 1.5) = 20 is
+    # beyond any plausible patient at the prior's upper end.
+    "variability": (0.0, 20.0),
 }
 
 
@@ -212,7 +216,7 @@ def threat(b, s, p):
 @register_jitable
 def pain(s, x, p, flare):
     """Daily pain, 0-10: floor + gain * threat * (1 - placebo) * (1 - contact) + flare +
-    fluctuation, clipped."""
+    the patient's fluctuation (``fluct_sd * variability * fluctuation``), clipped."""
     return pain_from_belief(belief(s, x), s, x, p, flare)
 
 
@@ -223,7 +227,7 @@ def pain_from_belief(b, s, x, p, flare):
     # Both expectancies (open-label placebo, therapeutic contact) remove a share of the
     # amplified pain, not of the floor.
     amplified = x.gain * threat(b, s, p) * (1.0 - s.expectancy) * (1.0 - s.contact)
-    raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * s.fluctuation
+    raw = x.floor + amplified + p.flare_pain * flare + p.fluct_sd * x.variability * s.fluctuation
     return minimum(10.0, maximum(0.0, raw))
 
 

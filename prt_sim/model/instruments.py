@@ -11,7 +11,7 @@ the forecasts and the data loaders all read them from here.
 =============  ===============================================  ================
 instrument     model                                            range
 =============  ===============================================  ================
-pain_avg       round(7-day mean pain + N(0, pain_report_sd))    integers 0-10
+pain_avg       round(7-day mean + N(0, v * pain_report_sd))    integers 0-10
 tsk11          11 + Binomial(33, reading + N(0, item_noise_sd)) integers 11-44
 pcs            Binomial(52, reading + occasion noise)           integers 0-52
 odi            2 * Binomial(50, reading + occasion noise)       even integers 0-100
@@ -20,7 +20,8 @@ attrib_mb      Binomial(3, 1 - belief): mind-brain causes       integers 0-3
 
 A questionnaire's *reading* is its latent fraction (fear, catastrophizing, avoidance) plus a
 state term: ``<instrument>_pain_state`` times the day's pain fluctuation in points
-(``fluct_sd * fluctuation``), see :func:`questionnaire_readings`.
+(``fluct_sd * variability * fluctuation``), see :func:`questionnaire_readings`. ``v`` is the
+patient's rating variability (trait ``variability``, 1 for the typical patient).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def questionnaire_readings(s, x, p):
 
     State-dependent responding: a questionnaire answered in a worse-than-usual stretch of pain
     reads higher, by ``p.<instrument>_pain_state`` per point of the day's pain fluctuation
-    ``p.fluct_sd * s.fluctuation``. The fluctuation carries the selection excess of enrolment
+    ``p.fluct_sd * x.variability * s.fluctuation``. The fluctuation carries the selection excess of enrolment
     (:func:`prt_sim.model.baseline.entry_fluctuation`), so readings regress to the mean with
     pain. Attributions read the complement of the damage belief
     (:func:`~prt_sim.model.dynamics.belief`).
@@ -167,7 +168,7 @@ def questionnaire_readings(s, x, p):
     s : State
         End-of-visit-day state (fields may be floats, numpy arrays or PyTensor tensors).
     x : Traits
-        The patient's traits (the schema of the belief).
+        The patient's traits (the schema of the belief, the scale of the fluctuation).
     p : DynParams
         Parameters (``fluct_sd`` in pain points; ``*_pain_state`` in scale fraction per point).
 
@@ -177,7 +178,7 @@ def questionnaire_readings(s, x, p):
         Readings before occasion noise and clipping; the latent fear, catastrophizing and
         avoidance when the fluctuation is 0.
     """
-    state_pain = p.fluct_sd * s.fluctuation
+    state_pain = p.fluct_sd * x.variability * s.fluctuation
     return (
         s.fear + p.tsk11_pain_state * state_pain,
         s.catastrophizing + p.pcs_pain_state * state_pain,
