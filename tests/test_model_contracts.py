@@ -468,11 +468,10 @@ def test_each_patients_variability_is_a_random_effect_at_patient_level_only(publ
     arm = ps.TrialModel(public_data, level="arm")
     assert "variability_sd" not in arm.priors
     with pytest.raises(ps.ValidationError, match="variability_sd"):
-        ps.TrialModel(public_data, level="arm",
-                      spec=ps.CohortSpec(variability_sd=0.3)).model  # fmt: skip
+        ps.TrialModel(public_data, level="arm", spec=ps.CohortSpec(variability_sd=0.3))
     pri = {**arm.priors, "variability_sd": tm.priors["variability_sd"]}
     with pytest.raises(ps.ValidationError, match="variability_sd"):
-        ps.TrialModel(public_data, level="arm", priors=pri).model
+        ps.TrialModel(public_data, level="arm", priors=pri)
 
     spec = ps.CohortSpec(variability_sd=0.7)
     p = ps.ModelParams().to_tuple()
