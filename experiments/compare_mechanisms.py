@@ -10,7 +10,8 @@ For each mechanism (:mod:`prt_sim.model.mechanisms`):
    and on the fit's own ``patient_loglik`` (random effects as fitted), with Pareto k;
 3. the fitted patients replayed by the full simulator (each with their own baseline and random
    effects): the trial's post-treatment and follow-up figures, the post x 12-month responder
-   table and the correlation of pain across follow-up visits, beside 90% intervals;
+   table, the correlation of pain across follow-up visits and how much each patient's pain
+   scatters over them, beside 90% intervals;
 4. new trial-size cohorts from the fitted population, checked on the same figures;
 5. posterior SD / prior SD of every fitted population parameter;
 6. the natural-course check: untreated trial-like patients followed 4 years, trajectories
@@ -192,6 +193,7 @@ def run_variant(name, data, args) -> tuple[dict, tuple, object]:
         "post_inside": _rows_inside(rows),
         "responders": pc.responder_check(rep, data),
         "follow_up_correlation": pc.correlation_check(rep, data),
+        "follow_up_spread": pc.spread_check(rep, data),
         "mediation": pc.mediation_check(rep, data),
     }
     # new trial-size cohorts from the fitted population
@@ -485,6 +487,16 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
     for n in names:
         for arm, iv in s["mechanisms"][n]["replay"]["follow_up_correlation"].items():
             L.append(f"| {n} | {arm} | {_obs(iv)} |")
+    L += ["", "How much each patient's pain scatters over the follow-ups (1, 2, 3, 6, 12 months; "
+          "patients observed at all five): the median of the patients' own SDs, the SD of "
+          "those SDs (how unlike each other the patients are), and the share who reported the "
+          "same pain at all five, trial / replays:", "",
+          "| mechanism | arm | median SD | SD of the SDs | same pain at all five |",
+          "|---|---|---|---|---|"]  # fmt: skip
+    for n in names:
+        for arm, row in s["mechanisms"][n]["replay"]["follow_up_spread"].items():
+            L.append(f"| {n} | {arm} | {_obs(row['median_sd'])} | {_obs(row['sd_of_sd'])} | "
+                     f"{_obs(row['share_steady'], True)} |")  # fmt: skip
     L += [
         "",
         "## What the data say about each parameter",
@@ -606,6 +618,11 @@ def validation_block(s: dict) -> str:
     L += ["", "| arm | correlation of pain between consecutive follow-ups |", "|---|---|"]
     for arm, iv in r["replay"]["follow_up_correlation"].items():
         L.append(f"| {arm} | {_obs(iv)} |")
+    L += ["", "| arm | each patient's SD over 1-12 months: median | SD of the SDs | same pain "
+          "at all five |", "|---|---|---|---|"]  # fmt: skip
+    for arm, row in r["replay"]["follow_up_spread"].items():
+        L.append(f"| {arm} | {_obs(row['median_sd'])} | {_obs(row['sd_of_sd'])} | "
+                 f"{_obs(row['share_steady'], True)} |")  # fmt: skip
     med = r["replay"]["mediation"]
     L += ["", "### Mediation as the paper ran it", "",
           "Averaged baseline, PRT against each control (trial / replays' median [90%]):", "",

@@ -18,7 +18,11 @@ import prt_sim as ps
 from prt_sim.errors import ValidationError
 from prt_sim.inference import patient_checks as pc
 from prt_sim.inference.checks import ppc_rows
-from prt_sim.inference.patient_model import has_floor_effect, random_effects
+from prt_sim.inference.patient_model import (
+    has_floor_effect,
+    has_variability_effect,
+    random_effects,
+)
 from prt_sim.inference.posterior import trial_design
 from prt_sim.io import to_jsonable
 
@@ -38,7 +42,9 @@ def _hand_made_fit(data, pain_z, n_draws=6, seed=0, uptake_prob=1.0):
         name: (("chain", "draw"), np.full((1, n_draws), float(np.median(pr.draw(rng, 4001)))))
         for name, pr in tm.priors.items()
     }
-    for k in random_effects(["floor_z"] if has_floor_effect(tm.priors) else []):
+    extra = [n for n, has in (("floor_z", has_floor_effect), ("var_z", has_variability_effect))
+             if has(tm.priors)]  # fmt: skip
+    for k in random_effects(extra):
         post[k] = (("chain", "draw", "patient"), np.zeros((1, n_draws, n)))
     post["pain_z"] = (("chain", "draw", "patient"), np.broadcast_to(pain_z, (1, n_draws, n)))
     post["patient_loglik"] = (("chain", "draw", "patient"), rng.normal(-50, 1, (1, n_draws, n)))
@@ -126,6 +132,36 @@ def test_replay_is_reproducible_and_summarised_like_the_trial(public_data, t1_pa
     resp = pc.responder_check(a, public_data)
     assert resp["prt"]["both"]["observed"] == 25 and resp["prt"]["m12_only"]["observed"] == 0
     assert set(pc.correlation_check(a, public_data)) == set(public_data.arms)
+    spread = pc.spread_check(a, public_data)
+    assert set(spread) == set(public_data.arms)
+    # the trial's side is the records' own: PRT patients observed at all five follow-ups
+    rec = public_data.records
+    x = rec["pain_avg"].sel(visit=["m1", "m2", "m3", "m6", "m12"]).values
+    prt = (rec["arm"].values == "prt") & np.isfinite(x).all(axis=1)
+    sds = x[prt].std(axis=1, ddof=1)
+    assert spread["prt"]["sd_of_sd"]["observed"] == pytest.approx(sds.std(), rel=1e-12)
+    assert spread["prt"]["share_steady"]["observed"] == pytest.approx(np.mean(sds == 0))
+
+
+def test_follow_up_spread_by_hand():
+    """Each patient's SD over the chosen visits (patients with a missing one left out), their
+    median and SD across patients, and the share who never changed, per arm."""
+    pain = np.array([
+        [1, 1, 1, 1],  # SD 0
+        [0, 2, 0, 2],
+        [3, 3, 4, 4],
+        [5, 1, 5, 1],
+        [2, np.nan, 2, 2],  # not observed at all: left out
+        [7, 7, 7, 7],  # other arm
+    ], dtype=float)  # fmt: skip
+    arm = np.array(["a"] * 5 + ["b"])
+    got = pc.follow_up_spread(pain, arm, ["a", "b"], [0, 1, 2, 3])
+    sd = np.array([0.0, np.std([0, 2, 0, 2], ddof=1), np.std([3, 3, 4, 4], ddof=1),
+                   np.std([5, 1, 5, 1], ddof=1)])  # fmt: skip
+    assert got["a"]["median_sd"] == pytest.approx(np.median(sd))
+    assert got["a"]["sd_of_sd"] == pytest.approx(np.std(sd))
+    assert got["a"]["share_steady"] == pytest.approx(0.25)
+    assert np.isnan(got["b"]["median_sd"])  # too few patients to say
 
 
 def test_replay_starts_treatment_as_the_records_say(public_data, t1_pain):

@@ -44,6 +44,9 @@ __all__ = [
     "responder_check",
     "follow_up_correlation",
     "correlation_check",
+    "follow_up_spread",
+    "spread_check",
+    "SPREAD_STATS",
     "contraction",
     "prior_spreads",
     "with_log_likelihood",
@@ -357,6 +360,63 @@ def correlation_check(
         for k in range(replay.sizes["draw"])
     ]
     return {a: interval([s[a] for s in sims], obs[a], level) for a in arms}
+
+
+#: What :func:`follow_up_spread` reports per arm.
+SPREAD_STATS = ("median_sd", "sd_of_sd", "share_steady")
+
+
+def follow_up_spread(pain: np.ndarray, arm: np.ndarray, arms, idx: list[int]):
+    """How much each patient's reported pain scatters over the visits ``idx``: per arm, among
+    the patients observed at all of them, the median of their own SDs (``median_sd``, points),
+    the SD of those SDs across patients (``sd_of_sd``: how unlike each other the patients are)
+    and the share who reported the same pain at every one (``share_steady``)."""
+    x = pain[:, idx]
+    full = np.isfinite(x).all(axis=1)
+    sd = np.where(full, np.nanstd(np.where(full[:, None], x, 0.0), axis=1, ddof=1), np.nan)
+    out = {}
+    for a in arms:
+        v = sd[(arm == a) & full]
+        out[a] = (
+            {
+                "median_sd": float(np.median(v)),
+                "sd_of_sd": float(np.std(v)),
+                "share_steady": float(np.mean(v == 0)),
+            }  # fmt: skip
+            if v.size > 3
+            else dict.fromkeys(SPREAD_STATS, np.nan)
+        )
+    return out
+
+
+def spread_check(
+    replay: xr.Dataset,
+    data,
+    *,
+    visits: tuple[str, ...] = ("m1", "m2", "m3", "m6", "m12"),
+    level: float = 0.9,
+) -> dict[str, Any]:
+    """The trial's within-patient scatter of pain over the follow-up ``visits``
+    (:func:`follow_up_spread`) beside the replays', per arm: a model whose patients all
+    scatter alike misses ``sd_of_sd`` (the trial's patients differ in how much their reports
+    vary, Pagé et al. 2022) even when it gets the median right."""
+    names = [str(v) for v in replay["visit"].values]
+    bad = [v for v in visits if v not in names]
+    if bad:
+        raise ValidationError("visits", bad, f"visits of the replay {names}")
+    idx = [names.index(v) for v in visits]
+    arms = list(data.arms)
+    rec = data.records.sel(visit=names)
+    obs = follow_up_spread(rec["pain_avg"].values, rec["arm"].values.astype(str), arms, idx)
+    arm = replay["arm"].values.astype(str)
+    sims = [
+        follow_up_spread(replay["pain_avg"].values[k], arm, arms, idx)
+        for k in range(replay.sizes["draw"])
+    ]
+    return {
+        a: {c: interval([s[a][c] for s in sims], obs[a][c], level) for c in SPREAD_STATS}
+        for a in arms
+    }
 
 
 def contraction(idata, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, dict[str, float]]:
