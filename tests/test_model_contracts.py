@@ -432,13 +432,14 @@ def test_the_simulator_reads_each_patients_variability():
 
 def test_cohort_variability_is_log_normal_and_leaves_the_other_draws():
     """CohortSpec.variability_sd: 0 gives every patient 1 (the cohorts before 0.9.0, bit for
-    bit); 0.5 gives a log-normal spread of median 1 and log-SD 0.5, with every other
-    patient-level draw unchanged."""
+    bit); 0.5 gives a log-normal spread of log-SD 0.5 and mean square 1 (the population's noise
+    variance shared out, not added to), with every other patient-level draw unchanged."""
     c0 = ps.Cohort.from_trial_baseline(4000, seed=3)
     c1 = ps.Cohort.from_trial_baseline(4000, seed=3, spec=ps.CohortSpec(variability_sd=0.5))
     assert (c0.traits.variability == 1.0).all()
     logv = np.log(c1.traits.variability)
-    assert abs(np.median(logv)) < 0.03 and abs(logv.std() - 0.5) < 0.02
+    assert abs(np.median(logv) + 0.25) < 0.03 and abs(logv.std() - 0.5) < 0.02
+    assert abs(np.mean(c1.traits.variability**2) - 1.0) < 0.05
     for name in ("schema", "floor", "edu_efficacy", "adherence", "placebo_response", "drift"):
         np.testing.assert_array_equal(getattr(c0.traits, name), getattr(c1.traits, name))
     # a dataset written before the trait existed loads with variability 1
@@ -451,7 +452,8 @@ def test_cohort_variability_is_log_normal_and_leaves_the_other_draws():
 @pytest.mark.data
 def test_each_patients_variability_is_a_random_effect_at_patient_level_only(public_data):
     """Patient-level fits give each patient their own rating variability (``var_z`` under a
-    fitted ``variability_sd``); var_z = 0 builds exactly the patient without it; the arm level
+    fitted ``variability_sd``); without a spread any var_z builds exactly the patient without
+    it; the arm level
     refuses a spread, fixed or fitted."""
     from prt_sim.inference.patient_model import patient_records, random_effects
     from prt_sim.model.baseline import build_record_patients
@@ -480,15 +482,17 @@ def test_each_patients_variability_is_a_random_effect_at_patient_level_only(publ
     rng = np.random.default_rng(8)
     effects = {k: rng.normal(size=n) for k in ("pain_z", "edu_z", "placebo_z")}
     effects["fluct_z"] = np.zeros(n)
-    without = build_record_patients(pr.baseline, pr.std, effects, spec, p, 3)
-    zero = build_record_patients(pr.baseline, pr.std, {**effects, "var_z": np.zeros(n)}, spec,
-                                 p, 3)  # fmt: skip
+    # no spread: a var_z of any value builds exactly the patient without it
+    alike = ps.CohortSpec()
+    without = build_record_patients(pr.baseline, pr.std, effects, alike, p, 3)
+    zero = build_record_patients(pr.baseline, pr.std, {**effects, "var_z": rng.normal(size=n)},
+                                 alike, p, 3)  # fmt: skip
     for a, b, name in zip((*without[0], *without[1]), (*zero[0], *zero[1]),
                           (*ps.dynamics.Traits._fields, *ps.dynamics.State._fields)):  # fmt: skip
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
     vz = rng.normal(size=n)
     some = build_record_patients(pr.baseline, pr.std, {**effects, "var_z": vz}, spec, p, 3)[0]
-    np.testing.assert_allclose(some.variability, np.exp(0.7 * vz), rtol=1e-12)
+    np.testing.assert_allclose(some.variability, np.exp(0.7 * vz - 0.49), rtol=1e-12)
 
 
 # -- the weekly surveys' mode offset ------------------------------------------------------------

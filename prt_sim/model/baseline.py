@@ -124,15 +124,19 @@ def standard_draws(u: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
 
 
 def patient_variability(std: Mapping, spec: Any):
-    """Each patient's rating variability (trait ``variability``): ``exp(variability_sd *
-    var_z)``, log-normal with median 1, kept within the trait's range; 1 where ``std`` has no
-    ``var_z`` (the surrogate agents of the PyMC models without the random effect). Scales the
-    day-to-day fluctuation and the report noise of that patient (Pagé et al. 2022, J Pain
-    23:1151: the within-person SD of pain ratings differs between people and is stable within a
-    person). ``spec`` fields and ``var_z`` may be tensors."""
+    """Each patient's rating variability (trait ``variability``): ``exp(variability_sd * var_z
+    - variability_sd**2)``, log-normal with a mean square of 1, kept within the trait's range;
+    1 where ``std`` has no ``var_z`` (the surrogate agents of the PyMC models without the
+    random effect). Scales the day-to-day fluctuation and the report noise of that patient
+    (Pagé et al. 2022, J Pain 23:1151: the within-person SD of pain ratings differs between
+    people and is stable within a person). A mean square of 1 keeps the population's average
+    noise variance what ``fluct_sd`` and ``pain_report_sd`` say, whatever the spread: the
+    spread shares it out unequally, it does not add to it. ``spec`` fields and ``var_z`` may be
+    tensors."""
     if "var_z" not in std:
         return 1.0
-    return minimum(TRAIT_RANGES["variability"][1], exp(spec.variability_sd * std["var_z"]))
+    sd = spec.variability_sd
+    return minimum(TRAIT_RANGES["variability"][1], exp(sd * std["var_z"] - sd * sd))
 
 
 def steady_pain(pain):
@@ -409,8 +413,8 @@ def build_record_patients(
         ``floor_z`` (the pain floor's: floor = clip(``floor_mean`` + ``floor_sd`` *
         ``floor_z``, 0, 10); absent: the floor of ``std``), ``drift_z`` (the natural-course
         drift's; absent: 0) and ``fluct_z`` (the initial fluctuation before the entry excess;
-        0 = its mean), optionally ``var_z`` (the rating variability's: variability =
-        exp(``variability_sd`` * ``var_z``); absent: 1), arrays or tensors.
+        0 = its mean), optionally ``var_z`` (the rating variability's, see
+        :func:`patient_variability`; absent: 1), arrays or tensors.
     spec : CohortSpec or an object with its fields (values may be tensors)
     p : DynParams
         Parameters (values may be tensors).

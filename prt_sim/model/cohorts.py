@@ -133,7 +133,7 @@ class CohortSpec(Validated):
         1.5,
         "log units",
         "between-patient SD of the log of each patient's rating variability (the scale of their "
-        "day-to-day fluctuation and report noise, median 1); 0: every patient alike",
+        "day-to-day fluctuation and report noise, mean square 1); 0: every patient alike",
     )
     edu_efficacy_median: float = spec(
         0.12, 0.0, 5.0, "1/session", "median per-session education efficacy"
@@ -276,7 +276,7 @@ class Cohort:
     def from_dataset(cls, ds: xr.Dataset) -> Cohort:
         """Inverse of :meth:`to_dataset`."""
         n = ds.sizes["patient"]
-        # The rating variability (0.9.0), absent from older datasets, is 1: the typical patient.
+        # The rating variability (0.9.0), absent from older datasets, is 1 (every patient alike).
         traits = Traits(
             *(
                 ds[f"trait_{k}"].values if f"trait_{k}" in ds or k != "variability" else np.ones(n)

@@ -82,7 +82,7 @@ class Traits(NamedTuple):
     placebo_response: float  #: expectancy reached after an open-label placebo, 0-1
     chronicity: float  #: years with back pain, 0-80
     drift: float  #: natural-course drift of the schema at entry, logit units/year, -500 to 500
-    variability: float  #: scale of day-to-day fluctuation and report noise, 0-20 (1: typical)
+    variability: float  #: scale of day-to-day fluctuation and report noise, 0-20 (mean square 1)
 
 
 class Drive(NamedTuple):

@@ -21,7 +21,7 @@ attrib_mb      Binomial(3, 1 - belief): mind-brain causes       integers 0-3
 A questionnaire's *reading* is its latent fraction (fear, catastrophizing, avoidance) plus a
 state term: ``<instrument>_pain_state`` times the day's pain fluctuation in points
 (``fluct_sd * variability * fluctuation``), see :func:`questionnaire_readings`. ``v`` is the
-patient's rating variability (trait ``variability``, 1 for the typical patient).
+patient's rating variability (trait ``variability``; mean square 1 over patients).
 """
 
 from __future__ import annotations
