@@ -346,6 +346,13 @@ def correlation_check(
 ) -> dict[str, Any]:
     """The trial's mean correlation of pain between consecutive follow-up ``visits``
     (:func:`follow_up_correlation`) beside the replays', per arm."""
+    obs, sims = _trial_and_replays(follow_up_correlation, replay, data, visits)
+    return {a: interval([s[a] for s in sims], obs[a], level) for a in data.arms}
+
+
+def _trial_and_replays(statistic, replay: xr.Dataset, data, visits):
+    """``statistic(pain, arm, arms, idx)`` over the ``visits`` of the trial's records, and of
+    each replay draw."""
     names = [str(v) for v in replay["visit"].values]
     bad = [v for v in visits if v not in names]
     if bad:
@@ -353,13 +360,12 @@ def correlation_check(
     idx = [names.index(v) for v in visits]
     arms = list(data.arms)
     rec = data.records.sel(visit=names)
-    obs = follow_up_correlation(rec["pain_avg"].values, rec["arm"].values.astype(str), arms, idx)
+    obs = statistic(rec["pain_avg"].values, rec["arm"].values.astype(str), arms, idx)
     arm = replay["arm"].values.astype(str)
     sims = [
-        follow_up_correlation(replay["pain_avg"].values[k], arm, arms, idx)
-        for k in range(replay.sizes["draw"])
+        statistic(replay["pain_avg"].values[k], arm, arms, idx) for k in range(replay.sizes["draw"])
     ]
-    return {a: interval([s[a] for s in sims], obs[a], level) for a in arms}
+    return obs, sims
 
 
 #: What :func:`follow_up_spread` reports per arm.
@@ -400,22 +406,10 @@ def spread_check(
     (:func:`follow_up_spread`) beside the replays', per arm: a model whose patients all
     scatter alike misses ``sd_of_sd`` (the trial's patients differ in how much their reports
     vary, Pagé et al. 2022) even when it gets the median right."""
-    names = [str(v) for v in replay["visit"].values]
-    bad = [v for v in visits if v not in names]
-    if bad:
-        raise ValidationError("visits", bad, f"visits of the replay {names}")
-    idx = [names.index(v) for v in visits]
-    arms = list(data.arms)
-    rec = data.records.sel(visit=names)
-    obs = follow_up_spread(rec["pain_avg"].values, rec["arm"].values.astype(str), arms, idx)
-    arm = replay["arm"].values.astype(str)
-    sims = [
-        follow_up_spread(replay["pain_avg"].values[k], arm, arms, idx)
-        for k in range(replay.sizes["draw"])
-    ]
+    obs, sims = _trial_and_replays(follow_up_spread, replay, data, visits)
     return {
         a: {c: interval([s[a][c] for s in sims], obs[a][c], level) for c in SPREAD_STATS}
-        for a in arms
+        for a in data.arms
     }
 
 
