@@ -87,8 +87,8 @@ def read_pain(patients, draws, day: int) -> tuple[np.ndarray, np.ndarray]:
     week = np.empty(n)
     reported = np.empty(n)
     f = _read_par if n >= PARALLEL_MIN else _read_ser
-    f(patients.ring, patients.traits, patients.pid, patients.member, draws.params, draws.key_observe, day, week,
-      reported)  # fmt: skip
+    f(patients.ring, patients.traits, patients.pid, patients.member, draws.params,
+      draws.key_observe, day, week, reported)  # fmt: skip
     return week, reported
 
 

@@ -388,7 +388,7 @@ def follow_up_spread(pain: np.ndarray, arm: np.ndarray, arms, idx: list[int]):
                 "median_sd": float(np.median(v)),
                 "sd_of_sd": float(np.std(v)),
                 "share_steady": float(np.mean(v == 0)),
-            }  # fmt: skip
+            }
             if v.size > 3
             else dict.fromkeys(SPREAD_STATS, np.nan)
         )
