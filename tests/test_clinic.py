@@ -267,18 +267,22 @@ def test_warmup_is_excluded_and_the_initial_waitlist_counts():
 
 
 # -- the same engine, the same random numbers -------------------------------------------------------
-def test_clinic_patients_evolve_as_simulate_under_the_sessions_delivered():
+@pytest.mark.parametrize("variability_sd", [0.0, 0.6])
+def test_clinic_patients_evolve_as_simulate_under_the_sessions_delivered(variability_sd):
     """Each patient's pain at post equals ``simulate`` of the same patient (same cohort row,
     same dynamics seed) under a protocol made of the sessions the clinic delivered, on the days
-    it delivered them: the same engine, equations and random numbers."""
+    it delivered them: the same engine, equations and random numbers (patients of their own
+    rating variability included)."""
+    cohort_spec = ps.CohortSpec(variability_sd=variability_sd)
     spec = small(days=90, staffing=Staffing(therapists=1, caseload=30),
                  referrals=Referrals(per_month=(0.0,), initial_waitlist=12),
-                 course=Course(max_boosters=0))  # fmt: skip
+                 course=Course(max_boosters=0), cohort=cohort_spec)  # fmt: skip
     res = run_clinic(spec, seed=5)
     ev, pt = res.table("events"), res.table("patients")
     st = Streams(5, 0)
     n = len(pt["referral"])
-    cohort = ps.Cohort.from_trial_baseline(n, seed=st.seed_of("cohort"))
+    cohort = ps.Cohort.from_trial_baseline(n, seed=st.seed_of("cohort"), spec=cohort_spec)
+    assert (cohort.traits.variability != 1.0).any() == (variability_sd > 0)
     prot = spec.course.protocol
     checked = 0
     for i in range(n):
