@@ -125,8 +125,8 @@ def forecast_patient(
         consecutive monthly reports >= 4 after being pain-free at post, among futures
         pain-free at post; NaN if none was) and ``pain_free_post`` over ``(draw,
         protocol)``; the patient's resampled random effects ``pain_z``, ``edu_z``,
-        ``placebo_z`` (and ``floor_z``, ``drift_z`` where the fit has them) and the importance
-        ``ess`` over ``draw``. Attrs: provenance.
+        ``placebo_z`` (and ``floor_z``, ``var_z``, ``drift_z`` where the fit has them) and the
+        importance ``ess`` over ``draw``. Attrs: provenance.
 
     Raises
     ------

@@ -72,6 +72,19 @@ class ArmModelParts:
     op: Any
 
 
+def check_no_variability_spread(spec, priors) -> None:
+    """Refuse a between-patient spread of rating variability at arm level, fixed
+    (``spec.variability_sd``) or fitted (a prior on it). The arm-level likelihood reads every
+    agent's reports with the population's spread: a fitted spread would not reach it, a fixed
+    one would make the simulated replicates unlike the fitted agents."""
+    if spec.variability_sd or "variability_sd" in priors:
+        raise ValidationError(
+            "spec.variability_sd" if spec.variability_sd else "priors[variability_sd]",
+            spec.variability_sd or priors["variability_sd"].describe(),
+            "0 and not fitted at arm level (a patient-level random effect)",
+        )
+
+
 def build_arm_model(
     data,
     *,
@@ -113,14 +126,7 @@ def build_arm_model(
     params = params or ModelParams()
     spec = spec or CohortSpec()
     n_agents = check_int("n_agents", n_agents, 4, 4096)
-    if spec.variability_sd != 0.0:
-        # The arm-level likelihood reads every agent's reports with the population's spread;
-        # a fit would mix patients its simulated replicates make unlike.
-        raise ValidationError(
-            "spec.variability_sd",
-            spec.variability_sd,
-            "0 at arm level (between-patient rating variability is a patient-level random effect)",
-        )
+    check_no_variability_spread(spec, priors)
     if data.level != "arm":
         data = data.to_arm_level()
     summaries = data.summaries

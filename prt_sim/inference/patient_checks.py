@@ -85,9 +85,8 @@ def replay_patients(
 
     For each of ``n_draws`` posterior draws (evenly spaced), every recorded patient is built
     from their recorded T1 questionnaires, chronicity and the draw's random effects
-    (``pain_z``, ``edu_z``, ``placebo_z``, and ``floor_z``, ``drift_z`` where the fit has
-    them), with the
-    fit's fixed trait draws and a fresh
+    (``pain_z``, ``edu_z``, ``placebo_z``, and ``floor_z``, ``var_z``, ``drift_z`` where the
+    fit has them), with the fit's fixed trait draws and a fresh
     initial fluctuation. Whether the patient started treatment is drawn from their posterior
     probability given their records (:func:`uptake_probabilities`), not from the arm's uptake:
     a patient who recovered under PRT did start it. Their arm's protocol is then simulated

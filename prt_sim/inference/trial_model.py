@@ -133,15 +133,10 @@ class TrialModel:
                 raise ValidationError(
                     f"params.{name}", given, f"{value:g} under the {mech.name!r} mechanism"
                 )
-        if level == "arm" and ("variability_sd" in self.priors or self.spec.variability_sd):
-            # The arm-level likelihood reads every agent's reports with the population's
-            # spread: a between-patient spread would not reach it (fitted) or would make the
-            # simulated replicates unlike the fitted agents (fixed).
-            raise ValidationError(
-                "spec.variability_sd" if self.spec.variability_sd else "priors[variability_sd]",
-                self.spec.variability_sd or self.priors["variability_sd"].describe(),
-                "0 and not fitted at arm level (a patient-level random effect)",
-            )
+        if level == "arm":  # refused before any work, as build_arm_model would
+            from .arm_model import check_no_variability_spread
+
+            check_no_variability_spread(self.spec, self.priors)
         self.params = mech.params(self.params)
         self.mechanism = mech.name
         self.n_agents = check_int("n_agents", n_agents, 4, 4096)
