@@ -39,12 +39,17 @@ warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference.grid import build_grid  # noqa: E402
 from prt_sim.inference.observation import survey_adjusted  # noqa: E402
-from prt_sim.inference.patient_checks import uptake_probabilities  # noqa: E402
+from prt_sim.inference.patient_checks import (  # noqa: E402
+    SPLIT_GROUPS,
+    split_check,
+    uptake_probabilities,
+)
 from prt_sim.inference.patient_model import patient_records, random_effects  # noqa: E402
 from prt_sim.inference.posterior import (  # noqa: E402
     fit_configuration,
@@ -61,6 +66,8 @@ from prt_sim.model.timeline import build_timeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VISITS = ("week4", "post", "m1", "m12")
+#: Visits that split the patients by response (0-1 or not) before they are compared at post.
+SPLIT_BY = ("post", "m1")
 QUIET = {"fluct_sd": 0.0, "pain_report_sd": 0.0, "flare_rate": 0.0}
 ROWS = {
     "skeleton": "skeleton, every patient treated (the fit's likelihood)",
@@ -99,6 +106,7 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
     seen = np.isfinite(obs)
     pids = np.arange(n_pat, dtype=np.uint64)
     sums = {r: np.zeros((len(arms), len(names))) for r in ROWS}
+    replays = []  # the replay's readings per draw, where the trial has them
     # each patient's skeleton at post and floor, summed over draws (the split by response)
     j_post = names.index("post")
     per_patient = {k: np.zeros(n_pat) for k in ("skeleton", "skeleton_floor0", "floor")}
@@ -160,17 +168,31 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
                     res = simulate_arm(everyone[idx], proto, scale, horizon, dseed, p, visits)
                     pain[idx] = res.instruments["pain_avg"].values.astype(float)
             add(row, pain)
+            if row == "replay":
+                replays.append(np.where(seen, pain, np.nan))
     out = {"observed": {}, "rows": {r: {} for r in ROWS}, "starters": {}, "by_response": {}}
-    # At post, the patients who reported 0-1 against the others: where the skeleton misses.
-    for a, arm in enumerate(arms):
-        for label, sel in (("0-1", obs[:, j_post] <= 1), ("2+", obs[:, j_post] >= 2)):
-            who = (arm_idx == a) & seen[:, j_post] & sel
-            out["by_response"].setdefault(arm, {})[label] = {
-                "n": int(who.sum()),
-                "observed": float(obs[who, j_post].mean()) if who.any() else float("nan"),
-                **{k: float(v[who].mean() / len(flat)) if who.any() else float("nan")
-                   for k, v in per_patient.items()},
-            }  # fmt: skip
+    # At post, the patients pain 0-1 at a visit against the others. Chosen by their report at
+    # post itself, the chosen noise makes even a correct model read them higher than they
+    # reported (regression to the mean); chosen at 1 month it does not (split_check).
+    replay = xr.Dataset(
+        {"pain_avg": (("draw", "patient", "visit"), np.stack(replays))},
+        coords={"patient": rec["patient"].values, "visit": names},
+    )
+    for by in SPLIT_BY:
+        j = names.index(by)
+        check = split_check(replay, data, select=by, at="post")
+        for a, arm in enumerate(arms):
+            for g, sel in zip(SPLIT_GROUPS, (obs[:, j] <= 1, obs[:, j] > 1)):
+                who = (arm_idx == a) & seen[:, j] & seen[:, j_post] & sel
+                out["by_response"].setdefault(by, {}).setdefault(arm, {})[g] = {
+                    "n": int(who.sum()),
+                    "observed": float(obs[who, j_post].mean()) if who.any() else float("nan"),
+                    **{k: float(v[who].mean() / len(flat)) if who.any() else float("nan")
+                       for k, v in per_patient.items()},
+                    "replay_n": check[arm][g]["n"],
+                    "same_patients": check[arm][g]["same_patients"],
+                    "own_selection": check[arm][g]["own_selection"],
+                }  # fmt: skip
     for a, arm in enumerate(arms):  # how many the fit believes started, against the protocol
         if data.protocols[arm].uptake < 1.0:
             n = took_up[:, arm_idx == a].sum(axis=1)
@@ -209,16 +231,36 @@ def block(s: dict) -> str:
         lines.append(f"| {label} | {vals} |")
     lines += [
         "",
-        "At post, by what the patients reported (mean over the patients and the draws):",
+        "Pain at post of the patients who reported 0-1 at a visit (post itself, or 1 month) and "
+        "of the others. *Observed*: the trial's mean; *skeleton* (and with every floor 0) and "
+        "*replay, same patients*: the same patients in the fit (mean over draws) and replayed "
+        "(median [90%] over draws); *replay, own selection*: each replay's patients grouped by "
+        "the replay's own report (`patient_checks.split_check`), with the group's size beside "
+        "the trial's. Chosen by their report at post, patients are chosen with their noise: a "
+        "correct model replays the trial's 0-1 group higher than it reported and the others "
+        "lower (regression to the mean); the own selection, and the choice at 1 month, compare "
+        "like with like.",
         "",
-        "| arm | reported at post | n | observed | skeleton | skeleton, floors 0 | mean floor |",
-        "|---|---|---|---|---|---|---|",
+        "| arm | 0-1 at | group | n: trial / replays | observed | skeleton | skeleton, floors "
+        "0 | mean floor | replay, same patients | replay, own selection |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for arm, groups in s["by_response"].items():
-        for label, g in groups.items():
-            lines.append(f"| {arm} | {label} | {g['n']} | {g['observed']:.2f} | "
-                         f"{g['skeleton']:.2f} | {g['skeleton_floor0']:.2f} | "
-                         f"{g['floor']:.2f} |")  # fmt: skip
+
+    def q(d):
+        miss = "" if d["inside"] else " **miss**"
+        return f"{d['median']:.2f} [{d['lo90']:.2f}, {d['hi90']:.2f}]{miss}"
+
+    for by, arms_ in s["by_response"].items():
+        for arm, groups in arms_.items():
+            for label, g in groups.items():
+                lines.append(
+                    f"| {arm} | {by} | {label} | {g['n']} / "
+                    f"{g['replay_n']['median']:.0f} [{g['replay_n']['lo90']:.0f}, "
+                    f"{g['replay_n']['hi90']:.0f}]{'' if g['replay_n']['inside'] else ' **miss**'}"
+                    f" | {g['observed']:.2f} | {g['skeleton']:.2f} | "
+                    f"{g['skeleton_floor0']:.2f} | {g['floor']:.2f} | {q(g['same_patients'])} | "
+                    f"{q(g['own_selection'])} |"
+                )
     lines += ["", s["reading"]]
     return "\n".join(lines)
 
@@ -259,13 +301,26 @@ def main() -> int:
         f"patients whose records look untreated are replayed untreated, {at('replay'):.2f}. "
         f"The skeleton itself is {at('skeleton') - o:+.2f} points from the trial at post."
     )
-    g = s["by_response"]["prt"]
+    g, h = s["by_response"]["post"]["prt"]["pain_free"], s["by_response"]["m1"]["prt"]
+    m = h["pain_free"]
+
+    def iv(d, f=".2f"):
+        return f"{d['median']:{f}} [{d['lo90']:{f}}, {d['hi90']:{f}}]"
+
     s["reading"] += (
-        f" The PRT patients who reported 0-1 at post ({g['0-1']['n']}, mean "
-        f"{g['0-1']['observed']:.2f}) are expected at {g['0-1']['skeleton']:.2f}"
-        f" ({g['0-1']['skeleton_floor0']:.2f} with every floor 0; their mean floor "
-        f"{g['0-1']['floor']:.2f}); the others ({g['2+']['n']}, mean "
-        f"{g['2+']['observed']:.2f}) at {g['2+']['skeleton']:.2f}."
+        f" The PRT patients who reported 0-1 at post ({g['n']}, mean {g['observed']:.2f}) are "
+        f"replayed at {iv(g['same_patients'])}, but a correct model would replay them higher: "
+        f"grouped by their own report at post the replays' pain-free patients read "
+        f"{iv(g['own_selection'])}"
+        + ("" if g["own_selection"]["inside"] else " (a miss)")
+        + f" and number {iv(g['replay_n'], '.0f')} against the trial's {g['n']}"
+        + ("" if g["replay_n"]["inside"] else " (a miss)")
+        + f". Chosen at 1 month instead, the {m['n']} PRT "
+        f"patients pain 0-1 then reported {m['observed']:.2f} at post and are replayed at "
+        f"{iv(m['same_patients'])}"
+        + ("" if m["same_patients"]["inside"] else " (a miss)")
+        + f"; the {h['in_pain']['n']} others {h['in_pain']['observed']:.2f}, replayed at "
+        f"{iv(h['in_pain']['same_patients'])}."
     )
     for arm, st in s["starters"].items():
         expected = st["protocol_uptake"] * st["randomized"]

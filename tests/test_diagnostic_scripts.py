@@ -73,14 +73,20 @@ def test_skeleton_gap_runs_each_path_on_the_same_patients(public_data):
     assert all(
         rows["skeleton"][a]["m12"] > rows["skeleton_no_flares"][a]["m12"] for a in rows["skeleton"]
     )
-    # The split by response at post covers each arm's patients recorded there.
+    # The split by response at post (and at 1 month) covers each arm's patients recorded at
+    # both visits, and the replays' own groups add up to them in every draw.
     post = public_data.records["pain_avg"].sel(visit="post").values
     arm = public_data.records["arm"].values
-    for a, groups in out["by_response"].items():
-        assert sum(g["n"] for g in groups.values()) == int(np.isfinite(post[arm == a]).sum())
-        assert all(g["floor"] > 0 for g in groups.values() if g["n"])
+    for by in sg.SPLIT_BY:
+        sel = public_data.records["pain_avg"].sel(visit=by).values
+        for a, groups in out["by_response"][by].items():
+            both = np.isfinite(post) & np.isfinite(sel) & (arm == a)
+            assert sum(g["n"] for g in groups.values()) == int(both.sum())
+            assert all(g["floor"] > 0 for g in groups.values() if g["n"])
+            assert sum(g["replay_n"]["median"] for g in groups.values()) == both.sum()
     # A floor of 0 raises the gain that keeps baseline pain, so it lowers the expected pain of
     # patients whose threat has fallen (who report 0-1), not necessarily of the others.
-    g = out["by_response"]["prt"]["0-1"]
+    g = out["by_response"]["post"]["prt"]["pain_free"]
     assert g["skeleton_floor0"] < g["skeleton"]
     assert g["observed"] == float(np.mean(post[(arm == "prt") & (post <= 1)]))
+    assert g["same_patients"]["observed"] == g["observed"]

@@ -347,3 +347,63 @@ def test_mediation_readout_on_the_records_is_the_papers(public_data):
     for ctl in ("placebo", "usual_care"):
         assert m[ctl]["total_post"] < -1.0  # PRT lowered pain against both controls
         assert m[ctl]["indirect_tsk_post"] < 0 and m[ctl]["indirect_mb_post"] < 0
+
+
+def test_split_means_by_hand():
+    """Mean pain at one visit of the patients pain 0-1 or not at another, observed at both."""
+    select = np.array([0, 1, 2, 5, np.nan, 1, 3])
+    at = np.array([1, 3, 2, 4, 0, np.nan, 6])
+    arm = np.array(["a"] * 6 + ["b"])
+    got = pc.split_means(select, at, arm, ["a", "b"])
+    assert got["a"]["pain_free"] == (2, 2.0)  # patients 0 and 1 (5 has no reading at `at`)
+    assert got["a"]["in_pain"] == (2, 3.0)
+    assert got["b"]["in_pain"] == (1, 6.0)
+    assert got["b"]["pain_free"][0] == 0 and np.isnan(got["b"]["pain_free"][1])
+
+
+def test_split_check_tells_regression_to_the_mean_from_a_miss():
+    """A 'model' that is exactly right (the replays are fresh draws of the trial's own
+    process): grouped by the replays' own readings it covers the trial; the same patients
+    replayed at the visit that selected them regress to the mean (their pain-free group reads
+    higher than reported); at another visit they do not. A model that is wrong for the
+    patients who recover is caught both ways. (99% intervals: several checks at once.)"""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(4)
+    n, draws = 300, 200
+    level = rng.uniform(0, 4, n)
+
+    def reports(shift=0.0, k=None):  # integer reports 0-10 around each patient's level
+        noise = rng.normal(0, 1, (k, n, 2) if k else (n, 2))
+        x = level[:, None] + shift * (level[:, None] < 1.5) + noise
+        return np.clip(np.round(x), 0, 10)
+
+    visits = ["post", "m1"]
+    arm = np.array(["prt"] * n)
+    data = SimpleNamespace(
+        arms=("prt",),
+        records=xr.Dataset(
+            {"pain_avg": (("patient", "visit"), reports()), "arm": ("patient", arm)},
+            coords={"visit": visits},
+        ),
+    )
+
+    def replay(shift):
+        return xr.Dataset(
+            {"pain_avg": (("draw", "patient", "visit"), reports(shift, draws))},
+            coords={"visit": visits},
+        )
+
+    right = replay(0.0)
+    same_visit = pc.split_check(right, data, select="post", at="post", level=0.99)["prt"]
+    for g in pc.SPLIT_GROUPS:
+        assert same_visit[g]["own_selection"]["inside"] and same_visit[g]["n"]["inside"]
+    free = same_visit["pain_free"]["same_patients"]
+    assert not free["inside"] and free["observed"] < free["lo90"]  # regression to the mean
+    other_visit = pc.split_check(right, data, select="m1", at="post", level=0.99)["prt"]
+    assert all(other_visit[g]["same_patients"]["inside"] for g in pc.SPLIT_GROUPS)
+    # the patients who recover replayed a point too high: caught like for like
+    wrong = pc.split_check(replay(1.0), data, select="m1", at="post")["prt"]["pain_free"]
+    assert not wrong["same_patients"]["inside"] and not wrong["n"]["inside"]
+    with pytest.raises(ValidationError, match="m6"):
+        pc.split_check(right, data, select="m6")

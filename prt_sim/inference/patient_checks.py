@@ -6,8 +6,9 @@ posterior draw's random effects (built by the same
 protocol with the full stochastic simulator, and masks the visits the patient missed.
 :func:`replay_summaries` reduces each replay to the published figures (the same
 :func:`~prt_sim.inference.checks.arm_stats` as the population check), so that
-:func:`~prt_sim.inference.checks.ppc_rows` sets them beside the trial. :func:`responder_table`
-and :func:`follow_up_correlation` are the within-patient statistics, computed the same way on
+:func:`~prt_sim.inference.checks.ppc_rows` sets them beside the trial. :func:`responder_table`,
+:func:`follow_up_correlation`, :func:`follow_up_spread` and :func:`split_means` are the
+within-patient statistics, computed the same way on
 the trial's records and on each replay; :func:`contraction` is posterior SD / prior SD, and
 :func:`side_by_side` sets two fits' posteriors (say arm-level and patient-level) beside each
 other, flagging parameters whose intervals do not overlap. :func:`mediation_check` runs the
@@ -47,6 +48,9 @@ __all__ = [
     "follow_up_spread",
     "spread_check",
     "SPREAD_STATS",
+    "split_means",
+    "split_check",
+    "SPLIT_GROUPS",
     "contraction",
     "prior_spreads",
     "with_log_likelihood",
@@ -409,6 +413,79 @@ def spread_check(
     return {
         a: {c: interval([s[a][c] for s in sims], obs[a][c], level) for c in SPREAD_STATS}
         for a in data.arms
+    }
+
+
+#: The two groups of :func:`split_means`: pain 0-1 at the visit that selects, or not.
+SPLIT_GROUPS = ("pain_free", "in_pain")
+
+
+def split_means(select: np.ndarray, at: np.ndarray, arm: np.ndarray, arms):
+    """Mean reported pain ``at`` one visit of the patients pain 0-1 (``<= 1``, ``pain_free``) or
+    not (``in_pain``) at another, per arm.
+
+    ``select`` and ``at`` are each patient's readings (points 0-10, NaN = missing) at the
+    visit that selects and at the visit compared (they may be the same visit); patients
+    observed at both count. Returns ``{arm: {group: (n, mean)}}`` over :data:`SPLIT_GROUPS`
+    (mean NaN for an empty group).
+    """
+    ok = np.isfinite(select) & np.isfinite(at)
+    free = select <= PAIN_FREE_MAX
+    out = {}
+    for a in arms:
+        out[a] = {}
+        for g, m in zip(SPLIT_GROUPS, (free, ~free)):
+            v = at[ok & m & (arm == a)]
+            out[a][g] = (int(v.size), float(v.mean()) if v.size else np.nan)
+    return out
+
+
+def split_check(
+    replay: xr.Dataset, data, *, select: str = "post", at: str = "post", level: float = 0.9
+) -> dict[str, Any]:
+    """The trial's patients split by their pain at ``select`` (0-1 or not), their mean pain at
+    ``at``, beside the replays' two ways, per arm.
+
+    ``same_patients`` replays the very patients the trial's records put in each group. Where
+    ``select`` and ``at`` are the same visit this comparison is biased even for a correct
+    model: choosing patients by a reading also chooses its noise (regression to the mean), so
+    the replays of the trial's pain-free group read higher than they reported and those of the
+    others lower. ``own_selection`` groups each replay's patients by the replay's own reading
+    at ``select``: the like-for-like comparison. ``n`` is the group's size, the trial's beside
+    the replays' own.
+
+    Returns
+    -------
+    dict
+        ``{arm: {group: {"n", "own_selection", "same_patients"}}}``, each an
+        :func:`~prt_sim.inference.checks.interval` (observed, median, lo90, hi90, inside).
+    """
+    level = check_range("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    names = [str(v) for v in replay["visit"].values]
+    for field, v in (("select", select), ("at", at)):
+        if v not in names:
+            raise ValidationError(field, v, f"a visit of the replay {names}")
+    s, t = names.index(select), names.index(at)
+    arms = list(data.arms)
+    rec = data.records
+    if "patient" in replay.coords and "patient" in rec.coords:  # the replay's patients, in order
+        rec = rec.sel(patient=replay["patient"].values)
+    y = rec["pain_avg"].sel(visit=names).values.astype(float)
+    arm = rec["arm"].values.astype(str)
+    sims = replay["pain_avg"].values
+    obs = split_means(y[:, s], y[:, t], arm, arms)
+    own = [split_means(r[:, s], r[:, t], arm, arms) for r in sims]
+    same = [split_means(y[:, s], r[:, t], arm, arms) for r in sims]
+    return {
+        a: {
+            g: {
+                "n": interval([o[a][g][0] for o in own], obs[a][g][0], level),
+                "own_selection": interval([o[a][g][1] for o in own], obs[a][g][1], level),
+                "same_patients": interval([o[a][g][1] for o in same], obs[a][g][1], level),
+            }
+            for g in SPLIT_GROUPS
+        }
+        for a in arms
     }
 
 
