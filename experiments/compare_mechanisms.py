@@ -58,6 +58,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
 VARIANTS = ps.mechanism_names()
 YEARS = (1, 2, 3, 5)
+#: Visits at which the patients pain 0-1 are chosen before their pain at post is compared.
+SPLIT_BY = ("post", "m1")
+SPLIT_NOTE = (
+    "The patients pain 0-1 at post: how many, and their pain at post, grouped by each "
+    "replay's own reports (grouping the replays by the trial's reports would choose the "
+    "trial's noise: regression to the mean, `patient_checks.split_check`); the patients pain "
+    "0-1 at 1 month: their pain at post, the same patients replayed. Trial / replays' median "
+    "[90%]."
+)
 POST_VISITS = ("post", "m1", "m2", "m3", "m6", "m12")
 
 
@@ -194,6 +203,9 @@ def run_variant(name, data, args) -> tuple[dict, tuple, object]:
         "responders": pc.responder_check(rep, data),
         "follow_up_correlation": pc.correlation_check(rep, data),
         "follow_up_spread": pc.spread_check(rep, data),
+        # pain at post of the patients pain 0-1 at post (grouped by each replay's own reports:
+        # like for like) and at 1 month (the same patients, chosen at another visit)
+        "split": {by: pc.split_check(rep, data, select=by, at="post") for by in SPLIT_BY},
         "mediation": pc.mediation_check(rep, data),
     }
     # new trial-size cohorts from the fitted population
@@ -374,6 +386,21 @@ def _obs(d, pct=False) -> str:
     return f"{f(d['observed'])} / {f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]{mark}"
 
 
+def _count(d) -> str:
+    mark = "" if d["inside"] else " **miss**"
+    return f"{d['observed']:.0f} / {d['median']:.0f} [{d['lo90']:.0f}, {d['hi90']:.0f}]{mark}"
+
+
+def _split_cells(replay: dict, arm: str) -> str:
+    """Cells of the split by response: the patients pain 0-1 at post (how many, and their pain
+    at post, like for like) and those pain 0-1 at 1 month (their pain at post)."""
+    at_post = replay["split"]["post"][arm]["pain_free"]
+    at_m1 = replay["split"]["m1"][arm]["pain_free"]
+    return " | ".join(
+        (_count(at_post["n"]), _obs(at_post["own_selection"]), _obs(at_m1["same_patients"]))
+    )
+
+
 def report(s: dict, figure: Path, out_dir: Path) -> str:
     names = list(s["mechanisms"])
     L = ["# Competing memory mechanisms, compared on the trial's patients", ""]
@@ -497,6 +524,11 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
         for arm, row in s["mechanisms"][n]["replay"]["follow_up_spread"].items():
             L.append(f"| {n} | {arm} | {_obs(row['median_sd'])} | {_obs(row['sd_of_sd'])} | "
                      f"{_obs(row['share_steady'], True)} |")  # fmt: skip
+    L += ["", SPLIT_NOTE, "", "| mechanism | arm | pain 0-1 at post: n | their pain at post | "
+          "pain 0-1 at 1 month: their pain at post |", "|---|---|---|---|---|"]  # fmt: skip
+    for n in names:
+        for arm in s["mechanisms"][n]["replay"].get("split", {}).get("post", {}):
+            L.append(f"| {n} | {arm} | " + _split_cells(s["mechanisms"][n]["replay"], arm) + " |")
     L += [
         "",
         "## What the data say about each parameter",
@@ -623,6 +655,11 @@ def validation_block(s: dict) -> str:
     for arm, row in r["replay"]["follow_up_spread"].items():
         L.append(f"| {arm} | {_obs(row['median_sd'])} | {_obs(row['sd_of_sd'])} | "
                  f"{_obs(row['share_steady'], True)} |")  # fmt: skip
+    if "split" in r["replay"]:
+        L += ["", SPLIT_NOTE, "", "| arm | pain 0-1 at post: n | their pain at post | pain 0-1 "
+              "at 1 month: their pain at post |", "|---|---|---|---|"]  # fmt: skip
+        for arm in r["replay"]["split"]["post"]:
+            L.append(f"| {arm} | " + _split_cells(r["replay"], arm) + " |")
     med = r["replay"]["mediation"]
     L += ["", "### Mediation as the paper ran it", "",
           "Averaged baseline, PRT against each control (trial / replays' median [90%]):", "",
