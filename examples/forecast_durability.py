@@ -1,6 +1,7 @@
 """Durability: how long does PRT's relief last, and do boosters or maintenance help?
 
-Run with ``python examples/forecast_durability.py [output_folder] [--fit out/reproduce/fit.nc]``.
+Run with ``python examples/forecast_durability.py [output_folder] [--fit out/reproduce/fit.nc]
+[--draws 250 --tune 250]``.
 Without ``--fit`` it fits the published trial figures with a small sampling budget first (about
 a minute; the diagnostics say whether that short run converged: use ``prt-sim reproduce`` for the
 real thing).
@@ -18,6 +19,8 @@ from prt_sim.forecasting import Scenario, forecast, forecast_bands, save_forecas
 ap = argparse.ArgumentParser()
 ap.add_argument("out", nargs="?", default="out/durability")
 ap.add_argument("--fit", help="a saved fit (InferenceData .nc) to reuse")
+ap.add_argument("--draws", type=int, default=250, help="draws per chain of the short fit (250)")
+ap.add_argument("--tune", type=int, default=250, help="tuning draws per chain (250)")
 args = ap.parse_args()
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
@@ -27,7 +30,7 @@ if args.fit:
     idata = ps.TrialModel.load(args.fit)
 else:
     tm = ps.TrialModel(ps.data.published_ashar2022())
-    idata = tm.fit(draws=250, tune=250, chains=2, seed=1, progress=False)
+    idata = tm.fit(draws=args.draws, tune=args.tune, chains=2, seed=1, progress=False)
     d = tm.diagnostics(idata)
     print(
         f"short fit: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "

@@ -231,7 +231,16 @@ def test_cli_fit_rejects_unknown_data(tmp_path, capsys):
 def test_forecast_example_runs(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "forecast_durability.py"), str(tmp_path)],
+        # a shorter fit than the example's default: the test runs every step, not a posterior
+        [
+            sys.executable,
+            str(ROOT / "examples" / "forecast_durability.py"),
+            str(tmp_path),
+            "--draws",
+            "60",
+            "--tune",
+            "60",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -68,7 +68,9 @@ def test_fit_recovers_known_parameters():
     trial = _published_shaped(_synthetic_trial())
     assert np.isfinite(trial.summaries["pain_avg_mean"].sel(visit="post")).all()
     tm = ps.TrialModel(trial)
-    idata = tm.fit(draws=400, tune=600, chains=2, seed=11, target_accept=0.95, progress=False)
+    # 2 x 250 draws after 400 tuning (2026-12-02: R-hat 1.03, each truth well inside its 99%
+    # interval; 400 after 600 took 35% longer for the same verdict)
+    idata = tm.fit(draws=250, tune=400, chains=2, seed=11, target_accept=0.95, progress=False)
     diag = tm.diagnostics(idata)
     assert diag["divergences"] == 0 and diag["max_rhat"] < 1.05, diag
     post = idata.posterior
