@@ -454,6 +454,19 @@ def split_check(
     at ``select``: the like-for-like comparison. ``n`` is the group's size, the trial's beside
     the replays' own.
 
+    Parameters
+    ----------
+    replay : xarray.Dataset
+        A replay of the fitted patients (:func:`replay_patients`): ``pain_avg`` over
+        ``(draw, patient, visit)``, points 0-10, NaN where the trial has no record.
+    data : TrialData
+        The patient-level data the fit was made on (its ``records`` and ``arms``).
+    select, at : str
+        Visits of the replay: the one whose report (0-1 or not) groups the patients, and the
+        one whose mean pain is compared (the same visit by default).
+    level : float
+        Central interval of the replays, in (0, 1).
+
     Returns
     -------
     dict
