@@ -380,15 +380,10 @@ def _iv(d, pct=False) -> str:
     return f"{f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]"
 
 
-def _obs(d, pct=False) -> str:
-    f = (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: f"{v:.2f}")
+def _obs(d, pct=False, fmt=".2f") -> str:
+    f = (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: f"{v:{fmt}}")
     mark = "" if d["inside"] else " **miss**"
     return f"{f(d['observed'])} / {f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]{mark}"
-
-
-def _count(d) -> str:
-    mark = "" if d["inside"] else " **miss**"
-    return f"{d['observed']:.0f} / {d['median']:.0f} [{d['lo90']:.0f}, {d['hi90']:.0f}]{mark}"
 
 
 def _split_cells(replay: dict, arm: str) -> str:
@@ -397,7 +392,11 @@ def _split_cells(replay: dict, arm: str) -> str:
     at_post = replay["split"]["post"][arm]["pain_free"]
     at_m1 = replay["split"]["m1"][arm]["pain_free"]
     return " | ".join(
-        (_count(at_post["n"]), _obs(at_post["own_selection"]), _obs(at_m1["same_patients"]))
+        (
+            _obs(at_post["n"], fmt=".0f"),
+            _obs(at_post["own_selection"]),
+            _obs(at_m1["same_patients"]),
+        )
     )
 
 

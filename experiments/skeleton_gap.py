@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -210,6 +211,14 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
     return out
 
 
+def _iv(d: dict, fmt: str = ".2f", miss: str = " **miss**") -> str:
+    """The replays' median [90%] of a check (:func:`split_check`), marked where the trial's
+    value falls outside."""
+    return f"{d['median']:{fmt}} [{d['lo90']:{fmt}}, {d['hi90']:{fmt}}]" + (
+        "" if d["inside"] else miss
+    )
+
+
 def block(s: dict) -> str:
     arms = list(s["observed"])
     head = " | ".join(f"{a} {v}" for a in arms for v in VISITS)
@@ -246,20 +255,13 @@ def block(s: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def q(d):
-        miss = "" if d["inside"] else " **miss**"
-        return f"{d['median']:.2f} [{d['lo90']:.2f}, {d['hi90']:.2f}]{miss}"
-
     for by, arms_ in s["by_response"].items():
         for arm, groups in arms_.items():
             for label, g in groups.items():
                 lines.append(
-                    f"| {arm} | {by} | {label} | {g['n']} / "
-                    f"{g['replay_n']['median']:.0f} [{g['replay_n']['lo90']:.0f}, "
-                    f"{g['replay_n']['hi90']:.0f}]{'' if g['replay_n']['inside'] else ' **miss**'}"
-                    f" | {g['observed']:.2f} | {g['skeleton']:.2f} | "
-                    f"{g['skeleton_floor0']:.2f} | {g['floor']:.2f} | {q(g['same_patients'])} | "
-                    f"{q(g['own_selection'])} |"
+                    f"| {arm} | {by} | {label} | {g['n']} / {_iv(g['replay_n'], '.0f')} | "
+                    f"{g['observed']:.2f} | {g['skeleton']:.2f} | {g['skeleton_floor0']:.2f} | "
+                    f"{g['floor']:.2f} | {_iv(g['same_patients'])} | {_iv(g['own_selection'])} |"
                 )
     lines += ["", s["reading"]]
     return "\n".join(lines)
@@ -303,24 +305,17 @@ def main() -> int:
     )
     g, h = s["by_response"]["post"]["prt"]["pain_free"], s["by_response"]["m1"]["prt"]
     m = h["pain_free"]
-
-    def iv(d, f=".2f"):
-        return f"{d['median']:{f}} [{d['lo90']:{f}}, {d['hi90']:{f}}]"
+    iv = partial(_iv, miss=" (a miss)")
 
     s["reading"] += (
         f" The PRT patients who reported 0-1 at post ({g['n']}, mean {g['observed']:.2f}) are "
-        f"replayed at {iv(g['same_patients'])}, but a correct model would replay them higher: "
-        f"grouped by their own report at post the replays' pain-free patients read "
-        f"{iv(g['own_selection'])}"
-        + ("" if g["own_selection"]["inside"] else " (a miss)")
-        + f" and number {iv(g['replay_n'], '.0f')} against the trial's {g['n']}"
-        + ("" if g["replay_n"]["inside"] else " (a miss)")
-        + f". Chosen at 1 month instead, the {m['n']} PRT "
-        f"patients pain 0-1 then reported {m['observed']:.2f} at post and are replayed at "
-        f"{iv(m['same_patients'])}"
-        + ("" if m["same_patients"]["inside"] else " (a miss)")
-        + f"; the {h['in_pain']['n']} others {h['in_pain']['observed']:.2f}, replayed at "
-        f"{iv(h['in_pain']['same_patients'])}."
+        f"replayed at {_iv(g['same_patients'], miss='')}, but a correct model would replay "
+        "them higher: grouped by their own report at post the replays' pain-free patients read "
+        f"{iv(g['own_selection'])} and number {iv(g['replay_n'], '.0f')} against the trial's "
+        f"{g['n']}. Chosen at 1 month instead, the {m['n']} PRT patients pain 0-1 then "
+        f"reported {m['observed']:.2f} at post and are replayed at {iv(m['same_patients'])}; "
+        f"the {h['in_pain']['n']} others {h['in_pain']['observed']:.2f}, replayed at "
+        f"{_iv(h['in_pain']['same_patients'], miss='')}."
     )
     for arm, st in s["starters"].items():
         expected = st["protocol_uptake"] * st["randomized"]
