@@ -38,4 +38,4 @@ def test_docs_block_prints_what_it_says(code, said):
 
 
 def test_the_docs_have_blocks_that_say_what_they_print():
-    assert len(list(_blocks())) >= 2
+    assert len(list(_blocks())) >= 3
