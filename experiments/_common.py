@@ -18,6 +18,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files here
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Visits at which the patients pain 0-1 are chosen before their pain at post is compared
+#: (``patient_checks.split_check``): at post itself (like for like) and a month later.
+SPLIT_BY = ("post", "m1")
 
 
 def mechanism_list(text: str, ap: argparse.ArgumentParser) -> list[str]:

@@ -45,7 +45,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import numpy as np  # noqa: E402
-from _common import mechanism_list  # noqa: E402
+from _common import SPLIT_BY, mechanism_list  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
@@ -58,8 +58,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ashar2022"
 VARIANTS = ps.mechanism_names()
 YEARS = (1, 2, 3, 5)
-#: Visits at which the patients pain 0-1 are chosen before their pain at post is compared.
-SPLIT_BY = ("post", "m1")
 SPLIT_NOTE = (
     "The patients pain 0-1 at post: how many, and their pain at post, grouped by each "
     "replay's own reports (grouping the replays by the trial's reports would choose the "
@@ -154,10 +152,19 @@ def fit_or_reuse(tm, label: str, args):
 
 
 def run_variant(name, data, args) -> tuple[dict, tuple, object]:
-    import arviz as az
-
+    """Fit (or reuse the fit of) one mechanism and run its checks (:func:`check_variant`)."""
     tm = ps.TrialModel(data, mechanism=name)
     idata, wall = fit_or_reuse(tm, name, args)
+    return check_variant(tm, idata, wall, data, args)
+
+
+def check_variant(tm, idata, wall: float, data, args) -> tuple[dict, tuple, object]:
+    """Every check of one fit: diagnostics, both PSIS-LOOs, the replay of the fitted patients,
+    new cohorts, contraction, the natural course and the forecast. Returns (JSON-able results,
+    (InferenceData with the per-patient log likelihood, the integrated one), forecast)."""
+    import arviz as az
+
+    name = tm.mechanism
     diag = tm.diagnostics(idata)
     _log(f"{name}: {wall:.0f} s, R-hat {diag['max_rhat']:.3f}, bulk ESS {diag['min_ess_bulk']:.0f}, "
          f"divergences {diag['divergences']}")  # fmt: skip
@@ -253,44 +260,20 @@ def _figure(forecasts: dict, stacked, path: Path) -> None:
     ps.io.save_figure(fig, path)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
-    ap.add_argument("--mechanisms", default=",".join(VARIANTS))
-    ap.add_argument("--quick", action="store_true", help="small fits and checks (tests)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "docs"), help="folder of mechanisms.md/json")
-    ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "mechanisms_forecast.png"))
-    ap.add_argument("--save", default=str(ROOT / "out" / "mechanisms"),
-                    help="folder of each fit (netCDF); a fit found there is reused")  # fmt: skip
-    ap.add_argument("--no-arm", action="store_true", help="skip the arm-level fit (reconcile)")
-    ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args()
-    q = args.quick
-    args.draws, args.tune, args.chains = (60, 60, 2) if q else (1000, 500, 4)
-    args.ppc_draws, args.forecast_draws = (8, 8) if q else (100, 200)
-    args.nc_draws, args.nc_patients = (4, 100) if q else (50, 500)
-    args.loo_draws, args.loo_effects = (20, 16) if q else (400, 128)
-    args.horizon = 1.0 if q else 5.0
-    names = mechanism_list(args.mechanisms, ap)  # a clear error before any work
-    out_dir = Path(args.out)
-    ps.io.check_output_dir(out_dir, "--out")
-    Path(args.save).mkdir(parents=True, exist_ok=True)
-    data = ps.data.load_ashar2022(args.data)
-    t_all = time.perf_counter()
-    results, loos, int_loos, forecasts = {}, {}, {}, {}
-    for n in names:
-        results[n], (loos[n], int_loos[n]), forecasts[n] = run_variant(n, data, args)
-    reconcile = None
-    if "inhibition" in names and not args.no_arm:
-        arm_tm = ps.TrialModel(ps.data.published_ashar2022())
-        arm_idata, arm_wall = fit_or_reuse(arm_tm, "arm_inhibition", args)
-        arm_diag = arm_tm.diagnostics(arm_idata)
-        reconcile = {
-            "arm_fit": {"wall_s": round(arm_wall, 1), "diagnostics": arm_diag},
-            "rows": pc.side_by_side({"arm": arm_idata, "patient": loos["inhibition"]}),
-            "arm_contraction": pc.contraction(arm_idata, seed=args.seed),
-        }
+def reconcile_fits(arm_tm, arm_idata, arm_wall: float, patient_idata, seed: int) -> dict:
+    """The arm-level inhibition fit beside the patient-level one (posteriors, contraction)."""
+    return {
+        "arm_fit": {"wall_s": round(arm_wall, 1), "diagnostics": arm_tm.diagnostics(arm_idata)},
+        "rows": pc.side_by_side({"arm": arm_idata, "patient": patient_idata}),
+        "arm_contraction": pc.contraction(arm_idata, seed=seed),
+    }
+
+
+def summarize(results, loos, int_loos, forecasts, reconcile, data, args) -> tuple[dict, object]:
+    """The comparisons (``arviz.compare``), the stacking weights and the stacked forecast, with
+    every result in one JSON-able summary (wall time and reused fits are the caller's).
+    Returns (summary, stacked forecast)."""
+    names = list(results)
     import arviz as az
 
     def table(loo_sets):
@@ -334,7 +317,7 @@ def main() -> int:
     summary = {
         "prt_sim_version": ps.__version__,
         "seed": args.seed,
-        "quick": q,
+        "quick": args.quick,
         "settings": {
             k: getattr(args, k)
             for k in (
@@ -358,17 +341,61 @@ def main() -> int:
         "unreliable_k": bad,
         "stacked_forecast": _forecast_table(stacked),
         "reconcile": reconcile,
-        "wall_s": round(time.perf_counter() - t_all, 1),
-        "reused_fits": list(REUSED),
     }
+    return summary, stacked
+
+
+def write_outputs(summary: dict, forecasts: dict, stacked, args) -> None:
+    """mechanisms.json, the figure and mechanisms.md in ``args.out``; and, unless quick, the
+    blocks of validation.md and forecasting.md there."""
+    out_dir = Path(args.out)
     write_json(out_dir / "mechanisms.json", to_jsonable(summary))
     _figure(forecasts, stacked, Path(args.figure))
     write_text(out_dir / "mechanisms.md", report(summary, Path(args.figure), out_dir))
-    if not q:  # the quick run's numbers are not for reading
+    if not summary["quick"]:  # the quick run's numbers are not for reading
         replace_block(out_dir / "validation.md", "patient-level", validation_block(summary))
         replace_block(out_dir / "forecasting.md", "mechanism-forecasts", forecast_block(summary))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--mechanisms", default=",".join(VARIANTS))
+    ap.add_argument("--quick", action="store_true", help="small fits and checks (tests)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "docs"), help="folder of mechanisms.md/json")
+    ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "mechanisms_forecast.png"))
+    ap.add_argument("--save", default=str(ROOT / "out" / "mechanisms"),
+                    help="folder of each fit (netCDF); a fit found there is reused")  # fmt: skip
+    ap.add_argument("--no-arm", action="store_true", help="skip the arm-level fit (reconcile)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    q = args.quick
+    args.draws, args.tune, args.chains = (60, 60, 2) if q else (1000, 500, 4)
+    args.ppc_draws, args.forecast_draws = (8, 8) if q else (100, 200)
+    args.nc_draws, args.nc_patients = (4, 100) if q else (50, 500)
+    args.loo_draws, args.loo_effects = (20, 16) if q else (400, 128)
+    args.horizon = 1.0 if q else 5.0
+    names = mechanism_list(args.mechanisms, ap)  # a clear error before any work
+    out_dir = Path(args.out)
+    ps.io.check_output_dir(out_dir, "--out")
+    Path(args.save).mkdir(parents=True, exist_ok=True)
+    data = ps.data.load_ashar2022(args.data)
+    t_all = time.perf_counter()
+    results, loos, int_loos, forecasts = {}, {}, {}, {}
+    for n in names:
+        results[n], (loos[n], int_loos[n]), forecasts[n] = run_variant(n, data, args)
+    reconcile = None
+    if "inhibition" in names and not args.no_arm:
+        arm_tm = ps.TrialModel(ps.data.published_ashar2022())
+        arm_idata, arm_wall = fit_or_reuse(arm_tm, "arm_inhibition", args)
+        reconcile = reconcile_fits(arm_tm, arm_idata, arm_wall, loos["inhibition"], args.seed)
+    summary, stacked = summarize(results, loos, int_loos, forecasts, reconcile, data, args)
+    summary["wall_s"] = round(time.perf_counter() - t_all, 1)
+    summary["reused_fits"] = list(REUSED)
+    write_outputs(summary, forecasts, stacked, args)
     _log(f"done in {summary['wall_s']:.0f} s: {out_dir / 'mechanisms.md'}")
-    print(json.dumps({"wall_s": summary["wall_s"], "weights": weights,
+    print(json.dumps({"wall_s": summary["wall_s"], "weights": summary["stacking_weights"],
                       "converged": {n: r["converged"] for n, r in results.items()}}))  # fmt: skip
     return 0
 
@@ -504,8 +531,7 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
           "|---|---|---|---|---|---|---|"]  # fmt: skip
     for n in names:
         for arm, row in s["mechanisms"][n]["replay"]["responders"].items():
-            cells = [_obs({**row[c], "observed": row[c]["observed"]}).replace(".00", "")
-                     for c in pc.RESPONDER_CLASSES]  # fmt: skip
+            cells = [_obs(row[c], fmt="g") for c in pc.RESPONDER_CLASSES]
             L.append(f"| {n} | {arm} | " + " | ".join(cells) + " | "
                      + _obs(row["late_response_share"], True) + " |")  # fmt: skip
     L += ["", "Mean correlation of pain between consecutive follow-up visits (post, 1, 2, 3, 6, "

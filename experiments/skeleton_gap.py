@@ -41,6 +41,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from _common import SPLIT_BY  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
@@ -67,8 +68,6 @@ from prt_sim.model.timeline import build_timeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VISITS = ("week4", "post", "m1", "m12")
-#: Visits that split the patients by response (0-1 or not) before they are compared at post.
-SPLIT_BY = ("post", "m1")
 QUIET = {"fluct_sd": 0.0, "pain_report_sd": 0.0, "flare_rate": 0.0}
 ROWS = {
     "skeleton": "skeleton, every patient treated (the fit's likelihood)",

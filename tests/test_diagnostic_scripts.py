@@ -8,12 +8,24 @@ imported from their files here.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pytest
+import xarray as xr
 from test_patient_checks import _hand_made_fit
+
+import prt_sim as ps
+from prt_sim.inference.patient_model import (
+    has_floor_effect,
+    has_variability_effect,
+    random_effects,
+)
+from prt_sim.inference.posterior import trial_design
+from prt_sim.io import to_jsonable
 
 pytestmark = pytest.mark.data
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,3 +102,105 @@ def test_skeleton_gap_runs_each_path_on_the_same_patients(public_data):
     assert g["skeleton_floor0"] < g["skeleton"]
     assert g["observed"] == float(np.mean(post[(arm == "prt") & (post <= 1)]))
     assert g["same_patients"]["observed"] == g["observed"]
+
+
+def _jittered_fit(tm, *, n_chains=2, n_draws=4, seed=0):
+    """A hand-made 'posterior' of ``tm`` (any mechanism or level): population parameters within
+    2% of their prior medians (so that draws differ and LOO has weights to smooth), random
+    effects drawn per patient, no divergences."""
+    rng = np.random.default_rng(seed)
+    shape = (n_chains, n_draws)
+    post = {
+        name: (
+            ("chain", "draw"),
+            np.median(pr.draw(rng, 4001)) * np.exp(rng.normal(0, 0.02, shape)),
+        )
+        for name, pr in tm.priors.items()
+    }
+    coords = {"chain": np.arange(n_chains), "draw": np.arange(n_draws)}
+    if tm.level == "patient":
+        pats = tm.data.records["patient"].values
+        coords["patient"] = pats
+        extra = [n for n, has in (("floor_z", has_floor_effect), ("var_z", has_variability_effect))
+                 if has(tm.priors)]  # fmt: skip
+        for k in random_effects(extra):
+            post[k] = (("chain", "draw", "patient"), rng.normal(0, 0.3, (*shape, len(pats))))
+        loglik = rng.normal(-50, 1, (*shape, len(pats)))
+        post["patient_loglik"] = (("chain", "draw", "patient"), loglik)
+        post["uptake_prob"] = (("chain", "draw", "patient"), np.ones((*shape, len(pats))))
+    idata = az.InferenceData(
+        posterior=xr.Dataset(post, coords=coords),
+        sample_stats=xr.Dataset(
+            {"diverging": (("chain", "draw"), np.zeros(shape, bool))},
+            coords={k: coords[k] for k in ("chain", "draw")},
+        ),
+    )
+    idata.attrs.update(
+        config=json.dumps(to_jsonable(tm.config())),
+        design=json.dumps(to_jsonable(trial_design(tm.data))),
+    )
+    return idata
+
+
+def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_path):
+    """compare_mechanisms.py past its fits (hand-made here): every check of two mechanisms, the
+    comparison, stacking and the arm-level side by side; mechanisms.md is what ``report`` makes
+    of mechanisms.json (so the page can be regenerated from the numbers), and the blocks of
+    validation.md and forecasting.md are replaced without touching the rest."""
+    import argparse
+    import shutil
+
+    cm = _script("compare_mechanisms")
+    args = argparse.Namespace(
+        seed=1, quick=False, draws=4, tune=0, chains=2, ppc_draws=3, forecast_draws=4,
+        nc_draws=2, nc_patients=40, loo_draws=4, loo_effects=8, horizon=1.0,
+        out=str(tmp_path), figure=str(tmp_path / "figures" / "mechanisms_forecast.png"),
+    )  # fmt: skip
+    names = ("inhibition", "consolidation")
+    results, loos, int_loos, forecasts = {}, {}, {}, {}
+    for i, name in enumerate(names):
+        tm = ps.TrialModel(public_data, mechanism=name)
+        res, (loos[name], int_loos[name]), forecasts[name] = cm.check_variant(
+            tm, _jittered_fit(tm, seed=i), 12.5, public_data, args
+        )
+        results[name] = res
+        assert res["mechanism"] == name and not res["converged"]  # 2 x 4 draws
+        assert res["replay"]["post_inside"]["n"] > 0
+        assert set(res["replay"]["split"]) == set(cm.SPLIT_BY)
+    arm_tm = ps.TrialModel(ps.data.published_ashar2022())
+    reconcile = cm.reconcile_fits(arm_tm, _jittered_fit(arm_tm), 3.0, loos["inhibition"], 1)
+    assert "safety_decay" in reconcile["rows"]
+    summary, stacked = cm.summarize(
+        results, loos, int_loos, forecasts, reconcile, public_data, args
+    )
+    summary.update(wall_s=60.0, reused_fits=[])
+    # none converged, so all are stacked, with stacking weights that sum to one
+    assert summary["stacked_mechanisms"] == list(names)
+    assert sum(summary["stacking_weights"].values()) == pytest.approx(1.0)
+    assert set(summary["stacked_forecast"]) == {"prt", "placebo", "usual_care"}
+    for doc in ("validation.md", "forecasting.md"):
+        shutil.copy(ROOT / "docs" / doc, tmp_path / doc)
+    cm.write_outputs(summary, forecasts, stacked, args)
+
+    page = (tmp_path / "mechanisms.md").read_text()
+    saved = json.loads((tmp_path / "mechanisms.json").read_text())
+    assert cm.report(saved, Path(args.figure), tmp_path) == page
+    assert (tmp_path / "figures" / "mechanisms_forecast.png").stat().st_size > 0
+    for name in names:
+        r = saved["mechanisms"][name]
+        d = r["diagnostics"]
+        assert f"| {name} | 2 x 4 | 12 |" in page and "| **no** |" in page
+        a, b = r["replay"]["post_inside"], r["population"]["post_inside"]
+        assert f"| {name} | {a['inside']} of {a['n']} | {b['inside']} of {b['n']} |" in page
+        assert d["divergences"] == 0
+    assert "## The arm-level and the patient-level fit, side by side (inhibition)" in page
+    # the blocks are replaced, the text around them kept
+    for doc, block in (
+        ("validation.md", "patient-level"),
+        ("forecasting.md", "mechanism-forecasts"),
+    ):
+        before, after = (ROOT / "docs" / doc).read_text(), (tmp_path / doc).read_text()
+        start, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+        assert before.split(start)[0] == after.split(start)[0]
+        assert before.split(end)[1] == after.split(end)[1]
+        assert f"prt_sim {ps.__version__}, seed 1" in after.split(start)[1].split(end)[0]
