@@ -6,6 +6,7 @@ import ctypes
 import json
 
 import numpy as np
+import pytest
 
 import prt_sim as ps
 from prt_sim.inference.nutpie_cache import compile_nutpie, graph_key
@@ -39,11 +40,28 @@ def _small_model():
     return model
 
 
-def test_cached_compile_matches_the_model_logp_and_gradient(tmp_path, monkeypatch):
+def _special_model():
+    """A model whose gradient calls digamma (a Beta likelihood with a fitted shape) and whose
+    log density calls erfcx (a censored normal), as the patient-level model's do: PyTensor
+    cannot key scipy's versions of either, so without prt_sim's own (numba_special) such a
+    model never reached the cache and compiled cold in every process."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        k = pm.LogNormal("k", 1.0, 0.5)
+        m = pm.Normal("m", 0.0, 1.0)
+        pm.Beta("share", alpha=2.0 * k, beta=k, observed=np.array([0.6, 0.8, 0.5]))
+        pm.Censored("rating", pm.Normal.dist(m, 1.0), lower=0.0, upper=10.0,
+                    observed=np.array([0.0, 1.5, 4.0, 0.0]))  # fmt: skip
+    return model
+
+
+@pytest.mark.parametrize("make", [_small_model, _special_model], ids=["small", "digamma_erfcx"])
+def test_cached_compile_matches_the_model_logp_and_gradient(make, tmp_path, monkeypatch):
     from prt_sim.inference import nutpie_cache
 
     monkeypatch.setattr(nutpie_cache, "cache_dir", lambda: tmp_path)
-    model = _small_model()
+    model = make()
     first = compile_nutpie(model)  # a miss: fills the cache, then loads as a hit does
     second = compile_nutpie(model)  # a hit: no PyTensor function rebuilt
     assert second.logp_func is None

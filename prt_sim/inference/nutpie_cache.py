@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import numba_special
+
 __all__ = [
     "compile_nutpie",
     "graph_key",
@@ -275,7 +277,8 @@ def graph_key(model) -> str:
             ids[o] = f"n{j}.{k}"
     h.update(str([ids[o] for o in outputs]).encode())
     h.update(str([v.name for v in model.free_RVs]).encode())
-    return _key("graph", h.hexdigest())
+    # the callbacks compile in our digamma and erfcx: a record must not outlive their source
+    return _key("graph", numba_special.source_key(), h.hexdigest())
 
 
 def cache_dir() -> Path:
@@ -412,6 +415,7 @@ def compile_nutpie(model, *, cache: bool = True):
     any failure."""
     import nutpie
 
+    numba_special.register()  # before any compile: keyable digamma and erfcx
     with strict_math():
         if not cache:
             return nutpie.compile_pymc_model(model)
