@@ -166,7 +166,6 @@ def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_
         results[name] = res
         assert res["mechanism"] == name and not res["converged"]  # 2 x 4 draws
         assert res["replay"]["post_inside"]["n"] > 0
-        assert set(res["replay"]["split"]) == set(cm.SPLIT_BY)
     arm_tm = ps.TrialModel(ps.data.published_ashar2022())
     reconcile = cm.reconcile_fits(arm_tm, _jittered_fit(arm_tm), 3.0, loos["inhibition"], 1)
     assert "safety_decay" in reconcile["rows"]
@@ -189,10 +188,15 @@ def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_
     for name in names:
         r = saved["mechanisms"][name]
         d = r["diagnostics"]
-        assert f"| {name} | 2 x 4 | 12 |" in page and "| **no** |" in page
+        assert (
+            f"| {name} | 2 x 4 | 12 | {d['max_rhat']:.3f} | {d['min_ess_bulk']:.0f} | 0 | **no** |"
+            in page
+        )
         a, b = r["replay"]["post_inside"], r["population"]["post_inside"]
         assert f"| {name} | {a['inside']} of {a['n']} | {b['inside']} of {b['n']} |" in page
-        assert d["divergences"] == 0
+        for arm in ("prt", "placebo", "usual_care"):  # the split by response, every arm
+            row = f"| {name} | {arm} | " + cm._split_cells(r["replay"], arm) + " |"
+            assert row in page
     assert "## The arm-level and the patient-level fit, side by side (inhibition)" in page
     # the blocks are replaced, the text around them kept
     for doc, block in (

@@ -6,11 +6,14 @@ function pointers into scipy's Cython module. A function pointer is an address i
 so numba cannot cache any function that calls one, and PyTensor then cannot key the whole
 log-density graph: with either function in it, a model compiles cold in every process. The
 patient-level model has both (``erfcx`` in the censored normal's log CDF, ``psi`` in the
-gradient of its Beta terms): 150-290 s of compile per fit, measured, cache or no cache.
+gradient of its Beta terms): 146-292 s of compile per fit, measured with a fit running
+beside it, cache or no cache.
 
 :func:`register` gives PyTensor numba implementations of both that call no pointer, under cache
 keys that hash their own source (a changed implementation is never served from an old cache).
-Their values match scipy's to a few units in the last place (``tests/test_numba_special.py``).
+Measured against scipy (``tests/test_numba_special.py``): erfcx within 2e-15 relative for x >= 0
+and 1e-13 for x < 0 (where scipy rounds x² before exp; we split it exactly); digamma within 1e-14
+relative for x > 0 (2e-15 absolute where |psi| < 0.1, around its root) and 5e-12 for x < 0.
 Registration is process-wide (PyTensor's dispatch has no scope); :func:`compile_nutpie` does it
 before it compiles.
 """
@@ -120,13 +123,13 @@ def erfcx(x):
 
 
 def source_key(name: str = "") -> str:
-    """A hash of this module's implementations and PyTensor's version (with ``name``)."""
+    """A hash of this module's whole source (functions and the constants numba freezes into
+    them) and PyTensor's version, with ``name``."""
+    import sys
+
     import pytensor
 
-    src = "".join(
-        inspect.getsource(f)
-        for f in (_digamma_positive, digamma, _exp_square, _erfcx_nonnegative, erfcx)
-    )
+    src = inspect.getsource(sys.modules[__name__])
     return hashlib.sha256(
         f"prt_sim.numba_special|{name}|{pytensor.__version__}|{src}".encode()
     ).hexdigest()
