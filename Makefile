@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench docs lessons clean
+.PHONY: install run test lint format bench docs lessons mechanisms clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist loadgroup --durations=20
+
+## The patient-level chain, in order (hours on 2 cores; each fit is saved in out/mechanisms and
+## reused): every memory mechanism fitted and compared (docs/mechanisms.md), then the analyses
+## that read those fits and write their blocks of validation.md and forecasting.md.
+mechanisms: install
+	MPLBACKEND=Agg $(PY) experiments/compare_mechanisms.py
+	MPLBACKEND=Agg $(PY) experiments/paired_changes.py
+	MPLBACKEND=Agg $(PY) experiments/skeleton_gap.py
+	MPLBACKEND=Agg $(PY) experiments/prior_sensitivity.py
+	MPLBACKEND=Agg $(PY) experiments/constants_sensitivity.py
+	MPLBACKEND=Agg $(PY) experiments/no_weekly_surveys.py
 
 format: install
 	$(VENV)/bin/ruff check --fix .
