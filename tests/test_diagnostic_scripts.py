@@ -208,3 +208,15 @@ def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_
         assert before.split(start)[0] == after.split(start)[0]
         assert before.split(end)[1] == after.split(end)[1]
         assert f"prt_sim {ps.__version__}, seed 1" in after.split(start)[1].split(end)[0]
+
+
+def test_uptake_mixing_changes_only_the_prt_arms_uptake(public_data):
+    um = _script("uptake_mixing")
+    d = um.with_uptake(public_data, 1.0)
+    assert public_data.protocols["prt"].uptake == pytest.approx(0.9)
+    assert d.protocols["prt"].uptake == 1.0
+    assert d.protocols["prt"].sessions == public_data.protocols["prt"].sessions
+    for arm in ("placebo", "usual_care"):
+        assert d.protocols[arm] == public_data.protocols[arm]
+    xr.testing.assert_identical(d.records, public_data.records)
+    assert d.visits == public_data.visits and d.arms == public_data.arms
