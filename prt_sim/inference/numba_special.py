@@ -21,7 +21,6 @@ before it compiles.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 
 from numba import njit
@@ -123,16 +122,15 @@ def erfcx(x):
 
 
 def source_key(name: str = "") -> str:
-    """A hash of this module's whole source (functions and the constants numba freezes into
-    them) and PyTensor's version, with ``name``."""
-    import sys
-
+    """A hash of this module's source (functions and the constants numba freezes into them,
+    :func:`prt_sim.jit.source_hash`, as the skeleton's kernels are keyed) and PyTensor's version,
+    with ``name``."""
     import pytensor
 
-    src = inspect.getsource(sys.modules[__name__])
-    return hashlib.sha256(
-        f"prt_sim.numba_special|{name}|{pytensor.__version__}|{src}".encode()
-    ).hexdigest()
+    from ..jit import source_hash
+
+    text = f"prt_sim.numba_special|{name}|{pytensor.__version__}|{source_hash(__file__)}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _REGISTERED = False
