@@ -17,7 +17,7 @@ __all__ = [
     "MODEL_SOURCES",
 ]
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 #: model_fingerprint() of the sources released as __version__.
 MODEL_FINGERPRINT = "ad335a0115117185"
 #: The sources whose meaning is the model: a change to them changes the numbers.

@@ -134,6 +134,7 @@ def forecast_patient(
         A fit that is not patient-level, an unknown patient or visit, a patient with no
         recorded pain at T1, or an out-of-range setting.
     """
+    from ..data.uptake import start_probabilities
     from ..inference.patient_model import (
         build_patient_model,
         has_surveys,
@@ -178,8 +179,13 @@ def forecast_patient(
     sub, arm, used = _one_patient_data(data, patient, upto, n_effects)
     if not has_surveys(sub):  # no survey among the records used: their offset plays no part
         priors = {k: v for k, v in priors.items() if k != "survey_offset"}
+    # Whether the patient started their arm's treatment, from their records up to `upto`
+    # among the whole data's (the control arms show how often anyone leaves no record).
+    ids = [int(p) for p in data.records["patient"].values]
+    started = start_probabilities(data, upto)[ids.index(int(patient))]
     parts = build_patient_model(sub, priors=priors, params=params0, spec=spec0,
-                                agent_seed=agent_seed)  # fmt: skip
+                                agent_seed=agent_seed,
+                                start_prob=np.full(n_effects, started))  # fmt: skip
     names = list(priors)
     loglik = likelihood_function(parts.model, names)
     effect_names = random_effects([v.name for v in parts.model.free_RVs])

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.uptake import start_probabilities
 from ..errors import ValidationError
 from ..model.baseline import DRIFT_UNIFORM, build_record_patients, standard_draws
 from ..model.cohorts import CohortSpec
@@ -193,6 +194,7 @@ def build_patient_model(
     max_dt: int = 7,
     agent_seed: int = 0,
     trait_draws: dict | None = None,
+    start_prob: np.ndarray | None = None,
 ) -> PatientModelParts:
     """Build the PyMC model of patient-level trial data, one surrogate agent per patient.
 
@@ -203,8 +205,11 @@ def build_patient_model(
     Normal around the agent's 7-day mean), TSK-11, PCS and Oswestry after T1 (beta-binomial
     sums on each instrument's integer range, overdispersed by the occasion noise), mind-brain
     attributions after T1 (Binomial of the coded causes). Whether a patient in an arm with uptake < 1 started treatment is unknown:
-    the likelihood mixes the treated and untreated trajectories with the uptake probability,
-    and ``uptake_prob`` records each patient's posterior probability of having started.
+    the likelihood mixes the treated and untreated trajectories with the patient's probability
+    of having started given whether they left a record during treatment
+    (:func:`prt_sim.data.uptake.start_probabilities`, or ``start_prob``: one probability per
+    patient), and ``uptake_prob`` records each patient's posterior probability of having
+    started.
 
     The traits that are not random effects (initial safety, adherence, ...) come
     from scrambled Sobol points seeded by ``agent_seed`` (:func:`patient_records`), unless
@@ -241,8 +246,17 @@ def build_patient_model(
     grid = build_grid(protocols, visits, max_dt=max_dt)
     n_pat = rec.sizes["patient"]
     pat_arm = np.array([arms.index(str(a)) for a in rec["arm"].values])
-    mix_arms = tuple(a for i, a in enumerate(arms) if grid.uptake[i] < 1.0)
-    mix_idx = np.flatnonzero(np.isin(pat_arm, [arms.index(a) for a in mix_arms]))
+    if start_prob is None:
+        start_prob = start_probabilities(data)
+    start_prob = np.asarray(start_prob, dtype=float)
+    if start_prob.shape != (n_pat,) or not np.all((start_prob >= 0) & (start_prob <= 1)):
+        raise ValidationError(
+            "start_prob", start_prob, f"one probability in [0, 1] per patient ({n_pat})"
+        )
+    # Patients who may not have started their arm's treatment: a treated and an untreated agent
+    # each, mixed with the patient's probability of having started.
+    mix_idx = np.flatnonzero(start_prob < 1.0)
+    mix_arms = tuple(a for i, a in enumerate(arms) if (pat_arm[mix_idx] == i).any())
     agent_pat = np.concatenate([np.arange(n_pat), mix_idx])  # patient of each agent
     agent_arm = pat_arm[agent_pat]
     treat = np.concatenate([np.ones(n_pat), np.zeros(len(mix_idx))])
@@ -325,7 +339,7 @@ def build_patient_model(
         total = per_agent[:n_pat]
         took_up = pt.ones(n_pat)
         if len(mix_idx):
-            up = np.array([grid.uptake[a] for a in pat_arm[mix_idx]])
+            up = np.maximum(start_prob[mix_idx], 1e-300)  # finite logs (and gradients) at P = 0
             treated = np.log(up) + per_agent[:n_pat][mix_idx]
             mixed = pm.math.logaddexp(treated, np.log1p(-up) + per_agent[n_pat:])
             total = pt.set_subtensor(total[mix_idx], mixed)
