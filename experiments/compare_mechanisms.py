@@ -4,7 +4,7 @@ Usage: ``python experiments/compare_mechanisms.py [--data PATH] [--quick] [--mec
 
 For each mechanism (:mod:`prt_sim.model.mechanisms`):
 
-1. a patient-level fit to the public Ashar 2022 records (4 chains x 1000 draws by default),
+1. a patient-level fit to the public Ashar 2022 records (4 chains x 1500 draws by default),
    with its convergence diagnostics and wall time;
 2. PSIS-LOO leaving out one patient, twice: with the patient's random effects integrated out
    and on the fit's own ``patient_loglik`` (random effects as fitted), with Pareto k;
@@ -25,7 +25,7 @@ Then ``arviz.compare`` (elpd differences with SEs, stacking weights), twice: on 
 log likelihood with their random effects integrated out
 (:func:`prt_sim.inference.loo.integrated_log_likelihood`) and on the fit's own per-patient
 log likelihood; the one with fewer unreliable Pareto k gives the weights that stack the
-forecasts and on the fit's own per-patient log likelihood; a stacked forecast, and
+forecasts; a stacked forecast, and
 ``docs/mechanisms.md`` + ``docs/mechanisms.json`` + ``docs/figures/mechanisms_forecast.png``.
 Every number written is measured in this run.
 """
@@ -117,10 +117,10 @@ def _forecast_table(ds) -> dict:
 
 #: Labels of the fits this run reused (made by an earlier run with the same settings).
 REUSED: list[str] = []
-#: Draws per chain where the default 1000 left a fit short of bulk ESS 400 (measured on the
-#: public data: fear_mediated reached 381 with 4 x 1000, 2026-11-30; natural_course 35, its
-#: exposure_learning mixing slowly, 2026-12-01).
-DRAWS = {"fear_mediated": 1500, "natural_course": 2000}
+#: Draws per chain where they differ from the default (1500 for a patient-level fit: 1000 left
+#: the 0.10.0 inhibition fit at bulk ESS 366 on exposure_learning, 2026-12-02; natural_course
+#: had 35 with 4 x 2000 in 0.5.0, 2026-12-01). The arm-level fit converges with 1000.
+DRAWS = {"arm_inhibition": 1000, "natural_course": 2000}
 
 
 def fit_or_reuse(tm, label: str, args):
@@ -371,7 +371,7 @@ def main() -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     q = args.quick
-    args.draws, args.tune, args.chains = (60, 60, 2) if q else (1000, 500, 4)
+    args.draws, args.tune, args.chains = (60, 60, 2) if q else (1500, 500, 4)
     args.ppc_draws, args.forecast_draws = (8, 8) if q else (100, 200)
     args.nc_draws, args.nc_patients = (4, 100) if q else (50, 500)
     args.loo_draws, args.loo_effects = (20, 16) if q else (400, 128)

@@ -4,12 +4,13 @@ Usage: ``python experiments/uptake_mixing.py [--data PATH] [--mechanism inhibiti
 [--uptake 1.0] [--quick]``
 
 45 of the 50 PRT patients started treatment, and the public records do not say which: the
-patient-level likelihood mixes each PRT patient's treated and untreated trajectories with the
-protocol's uptake (0.9). This refits one mechanism with the PRT arm's uptake set to ``--uptake``
-(1.0: every patient treated, no mixture), with the sampler settings of
-experiments/compare_mechanisms.py (4 x 1000 draws, 500 tuning, seed 1), and sets its
-convergence beside that of the mixture fit saved by that script
-(``out/mechanisms/<mechanism>.nc``), parameter by parameter. A diagnostic of the sampler, not a
+patient-level likelihood mixes each PRT patient's treated and untreated trajectories with their
+probability of having started (until 0.9.0 the protocol's uptake, 0.9, for every patient; since
+0.10.0 from whether they left a record during treatment, :mod:`prt_sim.data.uptake`). This refits
+one mechanism with the PRT arm's uptake set to ``--uptake`` (1.0: every patient treated, no
+mixture; 4 x ``--draws`` draws, 500 tuning, seed 1) and sets its convergence beside that of the
+mixture fit saved by experiments/compare_mechanisms.py (``out/mechanisms/<mechanism>.nc``),
+parameter by parameter. A diagnostic of the sampler, not a
 model to use: with uptake 1 the five patients who never started are read as treated.
 
 The last line printed is a JSON object of the figures.
@@ -39,11 +40,7 @@ def with_uptake(data, uptake: float):
     """The same records with the PRT protocol's uptake replaced."""
     protocols = dict(data.protocols)
     protocols["prt"] = dataclasses.replace(protocols["prt"], uptake=uptake)
-    return ps.data.TrialData(
-        arms=data.arms, protocols=protocols, visits=data.visits, summaries=data.summaries,
-        records=data.records, composite_visits=data.composite_visits,
-        source=data.source, citation=data.citation,
-    )  # fmt: skip
+    return data.replace(protocols=protocols)
 
 
 def ess_of(idata, names=WATCH) -> dict:
@@ -61,9 +58,10 @@ def main() -> int:
     ap.add_argument("--uptake", type=float, default=1.0)
     ap.add_argument("--fits", type=Path, default=ROOT / "out" / "mechanisms")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--draws", type=int, default=1000, help="draws per chain (1000)")
     ap.add_argument("--quick", action="store_true", help="2 x 30 draws (a smoke run)")
     args = ap.parse_args()
-    draws, tune, chains = (30, 30, 2) if args.quick else (1000, 500, 4)
+    draws, tune, chains = (30, 30, 2) if args.quick else (args.draws, 500, 4)
     data = with_uptake(ps.data.load_ashar2022(args.data), args.uptake)
     tm = ps.TrialModel(data, mechanism=args.mechanism)
     t0 = time.perf_counter()

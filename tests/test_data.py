@@ -595,3 +595,15 @@ def test_two_visit_malformed_copy_names_file_column_row(two_path, tmp_path, case
         load_ashar2022_two_visit(path, include_controls=True)
     assert fragment in str(e.value)
     _assert_names(e.value, path, column, row)
+
+
+def test_replace_changes_what_it_is_given_and_validates_it():
+    import dataclasses
+
+    d = ps.data.published_ashar2022()
+    prt = dataclasses.replace(d.protocols["prt"], uptake=1.0)
+    d2 = d.replace(protocols={**d.protocols, "prt": prt})
+    assert d2.protocols["prt"].uptake == 1.0 and d.protocols["prt"].uptake == 0.9
+    assert d2.replace(protocols=d.protocols) == d
+    with pytest.raises(ps.ValidationError, match="one protocol per arm"):
+        d.replace(arms=("prt", "nonexistent"))

@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 
 import prt_sim as ps
+from prt_sim.data.uptake import start_probabilities
 from prt_sim.errors import ValidationError
 from prt_sim.inference import patient_checks as pc
 from prt_sim.inference.checks import ppc_rows
@@ -186,9 +187,10 @@ def test_replay_starts_treatment_as_the_records_say(public_data, t1_pain):
 
 @pytest.mark.slow
 def test_uptake_probability_is_the_posterior_of_starting(public_data, t1_pain):
-    """Fits without a recorded ``uptake_prob`` get it from the rebuilt model: the arm's uptake
-    for a patient with no record after treatment began (nothing to learn from), 1 in arms
-    without an uptake mixture, near 1 for PRT patients who recovered."""
+    """Fits without a recorded ``uptake_prob`` get it from the rebuilt model: for a patient
+    with no record after treatment began (no outcome to learn from), their probability of
+    having started given that silence (0.18: ``start_probabilities``), 1 in arms without an
+    uptake mixture, near 1 for PRT patients who recovered."""
     fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2, uptake_prob=None)
     p = pc.uptake_probabilities(fit, public_data, np.arange(2))
     rec = public_data.records
@@ -200,7 +202,9 @@ def test_uptake_probability_is_the_posterior_of_starting(public_data, t1_pain):
     for var in ("pain_avg", "tsk11", "pcs", "odi", "attrib_mb"):  # every scored record
         silent &= rec[var].sel(visit=later).isnull().all("visit").values
     assert silent.any()
-    np.testing.assert_allclose(p[:, silent], public_data.protocols["prt"].uptake, atol=1e-9)
+    prior = start_probabilities(public_data)
+    assert np.all(prior[silent] < 0.2)
+    np.testing.assert_allclose(p[:, silent], np.broadcast_to(prior[silent], (2, silent.sum())))
     post = rec["pain_avg"].sel(visit="post").values
     recovered = (arm == "prt") & (post <= 1)
     unchanged = (arm == "prt") & (post >= rec["pain_avg"].sel(visit="t1").values)

@@ -4,10 +4,11 @@
 - :mod:`~prt_sim.data.readers`: the validating CSV reader;
 - :mod:`~prt_sim.data.ashar2022`: loaders of the trial's public patient-level files;
 - :mod:`~prt_sim.data.published`: the published arm-level figures (facts, cited);
-- :mod:`~prt_sim.data.simulated`: patient-level data from simulated arms.
+- :mod:`~prt_sim.data.simulated`: patient-level data from simulated arms;
+- :mod:`~prt_sim.data.uptake`: each patient's probability of having started treatment.
 """
 
-from . import published
+from . import published, uptake
 from .ashar2022 import (
     ARM_CODES,
     ATTRIBUTION_CODES,
@@ -24,6 +25,7 @@ from .published import published_ashar2022
 from .readers import MISSING_MARKERS
 from .simulated import trial_from_simulations
 from .trial import BASELINE_COMPOSITE, COVARIATES, MEASURES, RANGES, SUMMARY_MEASURES, TrialData
+from .uptake import start_probabilities
 
 __all__ = [
     "ARM_CODES",
@@ -45,5 +47,7 @@ __all__ = [
     "load_ashar2022_wide",
     "published",
     "published_ashar2022",
+    "start_probabilities",
     "trial_from_simulations",
+    "uptake",
 ]

@@ -408,7 +408,9 @@ class TrialData:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def _replace(self, **changes: Any) -> TrialData:
+    def replace(self, **changes: Any) -> TrialData:
+        """A new TrialData with some constructor arguments changed (validated like any other),
+        e.g. ``data.replace(protocols={**data.protocols, "prt": prt})``."""
         kw = {
             "arms": self.arms,
             "protocols": self.protocols,
@@ -499,7 +501,7 @@ class TrialData:
             kw = {"records": ds}
         else:
             kw = {"summaries": ds.sel(arm=list(new_arms))}
-        return self._replace(
+        return self.replace(
             arms=new_arms,
             protocols={a: self.protocols[a] for a in new_arms},
             visits=new_visits,
@@ -598,7 +600,7 @@ class TrialData:
     def to_arm_level(self) -> TrialData:
         """An arm-level TrialData with :meth:`to_summaries` (itself at arm level)."""
         if self.level == "arm":
-            return self._replace()
+            return self.replace()
         summaries = self.to_summaries()
         visits = tuple(
             Visit(name=str(n), day=int(d), mode=self.visit_mode(str(n)))

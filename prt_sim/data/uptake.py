@@ -26,14 +26,16 @@ import numpy as np
 from ..errors import ValidationError
 from .trial import MEASURES
 
-__all__ = ["START_EVIDENCE_VISITS", "start_probabilities", "treatment_period_record"]
-
-#: What counts as a record during treatment: any measure at a survey-mode visit (the weekly
-#: treatment surveys) or at the first regular visit after T1 (the end of treatment, "post").
-START_EVIDENCE_VISITS = "weekly treatment surveys and the end-of-treatment visit"
+__all__ = [
+    "posterior_start",
+    "start_probabilities",
+    "treatment_period_record",
+]
 
 
 def _evidence_visits(data, upto: str | None) -> list[str]:
+    # A record during treatment: any measure at a survey-mode visit (the weekly treatment
+    # surveys) or at the first regular visit after T1 (the end of treatment, "post").
     names = [v.name for v in data.visits]
     days = {v.name: v.day for v in data.visits}
     if "t1" not in days:
@@ -98,6 +100,18 @@ def start_probabilities(data, upto: str | None = None) -> np.ndarray:
     has = treatment_period_record(data, upto)
     arms = np.array([str(a) for a in data.records["arm"].values])
     uptake = {a: float(data.protocols[a].uptake) for a in data.arms}
+    return posterior_start(has, arms, uptake, informative=bool(_evidence_visits(data, upto)))
+
+
+def posterior_start(
+    has_record: np.ndarray, arms: np.ndarray, uptake: dict[str, float], informative: bool = True
+) -> np.ndarray:
+    """:func:`start_probabilities` from its counts: whether each patient left a treatment-period
+    record (bool), each patient's arm, and each arm's uptake (probability, [0, 1]).
+    ``informative=False`` (no treatment-period visit counted) gives every patient their arm's
+    uptake."""
+    has = np.asarray(has_record, dtype=bool)
+    arms = np.asarray(arms).astype(str)
     full = np.isin(arms, [a for a, u in uptake.items() if u >= 1.0])
     out = np.ones(len(arms))
     r = float(np.mean(~has[full])) if full.any() else None
@@ -105,7 +119,7 @@ def start_probabilities(data, upto: str | None = None) -> np.ndarray:
         idx = arms == a
         if u >= 1.0 or not idx.any():
             continue
-        if r is None or not _evidence_visits(data, upto):
+        if r is None or not informative:
             out[idx] = u
             continue
         q = float(np.clip((np.mean(~has[idx]) - u * r) / (1.0 - u), r, 1.0))
