@@ -302,3 +302,30 @@ def test_skeleton_fluctuation_at_visits_is_the_decayed_entry_excess():
             steps = v.day - grid.start_day + 1
             want = entry_state_pain(1.4, p.to_tuple(), steps)
             np.testing.assert_allclose(p.fluct_sd * vstate[5, :, j], want, rtol=1e-12)
+
+
+def test_convergence_is_judged_on_unrounded_r_hat():
+    """ArviZ's summary shows R-hat to two decimals; 1.013 must not pass as 1.01."""
+    import arviz as az
+
+    tm = ps.TrialModel(published_ashar2022())
+    names = [v.name for v in tm.model.free_RVs]
+    rng = np.random.default_rng(0)
+    shape = {v.name: tuple(tm.model.initial_point()[tm.model.rvs_to_values[v].name].shape)
+             for v in tm.model.free_RVs}  # fmt: skip
+
+    def fit_with_shift(delta):
+        post = {n: rng.normal(size=(4, 2000, *shape[n])) for n in names}
+        post[names[0]] = post[names[0]] + delta * np.arange(4).reshape(
+            4, 1, *[1] * len(shape[names[0]])
+        )
+        return az.from_dict(posterior=post, sample_stats={"diverging": np.zeros((4, 2000), bool)})
+
+    idata = next(
+        f for f in (fit_with_shift(d) for d in np.linspace(0.05, 0.15, 41))
+        if 1.0105 < float(az.rhat(f, var_names=[names[0]])[names[0]].max()) < 1.0149
+    )  # fmt: skip
+    diag = tm.diagnostics(idata)
+    assert 1.0105 < diag["max_rhat"] < 1.0149 and diag["worst_rhat"].startswith(names[0])
+    assert not diag["converged"]
+    assert diag["min_ess_bulk"] != round(diag["min_ess_bulk"])  # not rounded either

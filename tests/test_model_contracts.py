@@ -529,7 +529,7 @@ def test_the_visits_modes_count_in_a_fits_configuration_only_where_the_model_rea
     and one without does not."""
     from prt_sim.inference.trial_model import _data_hash
 
-    plain = public_data._replace(
+    plain = public_data.replace(
         visits=tuple(dataclasses.replace(v, mode="visit") for v in public_data.visits)
     )
     assert _data_hash(plain) == _data_hash(public_data)

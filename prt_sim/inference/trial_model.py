@@ -296,11 +296,12 @@ class TrialModel:
     def diagnostics(self, idata) -> dict[str, Any]:
         """Convergence over every free variable (population parameters, arm offsets, per-patient
         random effects): max R-hat, min bulk and tail ESS, divergences, and whether R-hat <= 1.01,
-        bulk ESS >= 400 and no divergences all hold."""
+        bulk ESS >= 400 and no divergences all hold. R-hat and ESS are not rounded (ArviZ's
+        summary shows R-hat to two decimals, which would pass 1.0149 as 1.01)."""
         import arviz as az
 
         names = [v.name for v in self.model.free_RVs if v.name in idata.posterior]
-        summ = az.summary(idata, var_names=names, kind="diagnostics")
+        summ = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
         div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
         out = {
             "max_rhat": float(summ["r_hat"].max()),
