@@ -89,6 +89,7 @@ def integrated_log_likelihood(
     """
     import arviz as az
 
+    from ..data.uptake import start_probabilities
     from .patient_checks import check_patient_fit
     from .patient_model import (
         build_patient_model,
@@ -111,9 +112,11 @@ def integrated_log_likelihood(
     # the fitted model holds them fixed, so only the random effects are integrated out.
     own = patient_records(data, spec, int(cfg.get("agent_seed", 0))).std
     tiled = {k: np.tile(np.asarray(v), n_effects) if np.ndim(v) else v for k, v in own.items()}
+    # ... and its own probability of having started treatment (from the whole data's counts).
+    started = np.tile(start_probabilities(data), n_effects)
     model = build_patient_model(_replicated(data, n_effects), priors=priors, params=params,
                                 spec=spec, max_dt=int(cfg.get("max_dt", 7)),
-                                trait_draws=tiled).model  # fmt: skip
+                                trait_draws=tiled, start_prob=started).model  # fmt: skip
     names = list(priors)
     loglik = likelihood_function(model, names)
     total = post.sizes["chain"] * post.sizes["draw"]

@@ -250,8 +250,11 @@ def build_patient_model(
         start_prob = start_probabilities(data)
     start_prob = np.asarray(start_prob, dtype=float)
     if start_prob.shape != (n_pat,) or not np.all((start_prob >= 0) & (start_prob <= 1)):
+        seen = f"shape {start_prob.shape}"
+        if start_prob.size:
+            seen += f", range [{start_prob.min():g}, {start_prob.max():g}]"
         raise ValidationError(
-            "start_prob", start_prob, f"one probability in [0, 1] per patient ({n_pat})"
+            "start_prob", seen, f"one probability in [0, 1] per patient ({n_pat})"
         )
     # Patients who may not have started their arm's treatment: a treated and an untreated agent
     # each, mixed with the patient's probability of having started.
