@@ -479,7 +479,10 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
                       f"{v}" for k, v in s["unreliable_k"].items())
           + f". The stacking weights of the stacked forecast are the "
           f"{'integrated' if s['stacking_from'] == 'comparison_integrated' else 'conditional'} "
-          "comparison's (the one with fewer), over the converged fits only ("
+          "comparison's (the one with fewer), "
+          + ("over the converged fits only ("
+             if any(s["mechanisms"][n]["converged"] for n in names)
+             else "over all fits, since none converged (")
           + ", ".join(f"{n} {s['stacking_weights'][n]:.2f}" for n in names)
           + (""
              if len(s["stacked_mechanisms"]) == len(names)

@@ -185,6 +185,7 @@ def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_
     saved = json.loads((tmp_path / "mechanisms.json").read_text())
     assert cm.report(saved, Path(args.figure), tmp_path) == page
     assert (tmp_path / "figures" / "mechanisms_forecast.png").stat().st_size > 0
+    assert "over all fits, since none converged (" in page and "converged fits only" not in page
     for name in names:
         r = saved["mechanisms"][name]
         d = r["diagnostics"]
