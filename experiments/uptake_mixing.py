@@ -19,7 +19,6 @@ The last line printed is a JSON object of the figures.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -39,14 +38,14 @@ WATCH = ("exposure_learning", "edu_efficacy_median", "edu_efficacy_log_sd", "saf
 def with_uptake(data, uptake: float):
     """The same records with the PRT protocol's uptake replaced."""
     protocols = dict(data.protocols)
-    protocols["prt"] = dataclasses.replace(protocols["prt"], uptake=uptake)
+    protocols["prt"] = protocols["prt"].replace(uptake=uptake)
     return data.replace(protocols=protocols)
 
 
 def ess_of(idata, names=WATCH) -> dict:
     import arviz as az
 
-    s = az.summary(idata, var_names=list(names), kind="diagnostics")
+    s = az.summary(idata, var_names=list(names), kind="diagnostics", round_to="none")
     return {n: {"ess_bulk": float(s.loc[n, "ess_bulk"]), "r_hat": float(s.loc[n, "r_hat"])}
             for n in names}  # fmt: skip
 

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from prt_sim.data import published_ashar2022
 from prt_sim.data.uptake import posterior_start, start_probabilities, treatment_period_record
+from prt_sim.errors import ValidationError
 
 
 def test_on_the_public_data_the_five_silent_prt_patients_probably_never_started(public_data):
@@ -37,8 +39,10 @@ def test_records_up_to_a_visit_before_treatment_say_nothing(public_data):
     # Up to week 2 only the first two surveys count.
     has2 = treatment_period_record(public_data, upto="week2")
     assert has2.sum() < treatment_period_record(public_data).sum()
-    with pytest.raises(Exception, match="upto"):
+    with pytest.raises(ValidationError, match="upto"):
         start_probabilities(public_data, upto="m24")
+    with pytest.raises(ValidationError, match="data.level"):
+        start_probabilities(published_ashar2022())
 
 
 @settings(max_examples=200, deadline=None)
@@ -73,7 +77,6 @@ def test_the_probabilities_average_to_the_arms_uptake(n_ctrl, none_ctrl, n, none
 
 
 def test_the_patient_model_mixes_only_patients_who_may_not_have_started(public_data):
-    from prt_sim.errors import ValidationError
     from prt_sim.inference.patient_model import build_patient_model
 
     arm = public_data.records["arm"].values.astype(str)

@@ -36,18 +36,15 @@ __all__ = [
 def _evidence_visits(data, upto: str | None) -> list[str]:
     # A record during treatment: any measure at a survey-mode visit (the weekly treatment
     # surveys) or at the first regular visit after T1 (the end of treatment, "post").
-    names = [v.name for v in data.visits]
     days = {v.name: v.day for v in data.visits}
+    if upto is not None and upto not in days:
+        raise ValidationError("upto", upto, f"one of the data's visits {tuple(days)}")
     if "t1" not in days:
         return []
     after = [v for v in data.visits if v.day > days["t1"]]
     post = next((v.name for v in after if v.mode == "visit"), None)
     out = [v.name for v in after if v.mode == "survey" or v.name == post]
-    if upto is not None:
-        if upto not in names:
-            raise ValidationError("upto", upto, f"one of the data's visits {tuple(names)}")
-        out = [n for n in out if days[n] <= days[upto]]
-    return out
+    return out if upto is None else [n for n in out if days[n] <= days[upto]]
 
 
 def treatment_period_record(data, upto: str | None = None) -> np.ndarray:
@@ -60,10 +57,13 @@ def treatment_period_record(data, upto: str | None = None) -> np.ndarray:
     upto : str, optional
         Count only visits up to this one (a patient followed so far); default: all.
     """
+    return _records_at(data, _evidence_visits(data, upto))
+
+
+def _records_at(data, visits: list[str]) -> np.ndarray:
     if data.level != "patient":
         raise ValidationError("data.level", data.level, "'patient' (records)")
     rec = data.records
-    visits = _evidence_visits(data, upto)
     has = np.zeros(rec.sizes["patient"], dtype=bool)
     for var in MEASURES:  # attrib_coded counts the coded causes (0 when none): not a record
         da = rec.get(var)
@@ -97,10 +97,11 @@ def start_probabilities(data, upto: str | None = None) -> np.ndarray:
     numpy.ndarray
         Probabilities in [0, 1] over ``patient``.
     """
-    has = treatment_period_record(data, upto)
+    visits = _evidence_visits(data, upto)
+    has = _records_at(data, visits)
     arms = np.array([str(a) for a in data.records["arm"].values])
     uptake = {a: float(data.protocols[a].uptake) for a in data.arms}
-    return posterior_start(has, arms, uptake, informative=bool(_evidence_visits(data, upto)))
+    return posterior_start(has, arms, uptake, informative=bool(visits))
 
 
 def posterior_start(

@@ -181,8 +181,8 @@ def forecast_patient(
         priors = {k: v for k, v in priors.items() if k != "survey_offset"}
     # Whether the patient started their arm's treatment, from their records up to `upto`
     # among the whole data's (the control arms show how often anyone leaves no record).
-    ids = [int(p) for p in data.records["patient"].values]
-    started = start_probabilities(data, upto)[ids.index(int(patient))]
+    row = data.records.indexes["patient"].get_loc(int(patient))  # checked by _one_patient_data
+    started = start_probabilities(data, upto)[row]
     parts = build_patient_model(sub, priors=priors, params=params0, spec=spec0,
                                 agent_seed=agent_seed,
                                 start_prob=np.full(n_effects, started))  # fmt: skip
