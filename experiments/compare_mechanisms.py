@@ -33,8 +33,10 @@ Every number written is measured in this run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -117,6 +119,8 @@ def _forecast_table(ds) -> dict:
 
 #: Labels of the fits this run reused (made by an earlier run with the same settings).
 REUSED: list[str] = []
+#: Labels of the fits whose checks this run reused (:func:`checks_or_reuse`).
+REUSED_CHECKS: list[str] = []
 #: Draws per chain where they differ from the default (1500 for a patient-level fit: 1000 left
 #: the 0.10.0 inhibition fit at bulk ESS 366 on exposure_learning, 2026-12-02; natural_course
 #: had 35 with 4 x 2000 in 0.5.0, 2026-12-01). The arm-level fit converges with 1000.
@@ -152,10 +156,74 @@ def fit_or_reuse(tm, label: str, args):
 
 
 def run_variant(name, data, args) -> tuple[dict, tuple, object]:
-    """Fit (or reuse the fit of) one mechanism and run its checks (:func:`check_variant`)."""
+    """Fit (or reuse the fit of) one mechanism and run (or reuse) its checks."""
     tm = ps.TrialModel(data, mechanism=name)
     idata, wall = fit_or_reuse(tm, name, args)
-    return check_variant(tm, idata, wall, data, args)
+    return checks_or_reuse(tm, idata, wall, data, args, name)
+
+
+#: The settings the checks of a fit depend on (beyond the fit, the data and the sources).
+CHECK_SETTINGS = ("seed", "ppc_draws", "forecast_draws", "nc_draws", "nc_patients",
+                  "loo_draws", "loo_effects", "horizon")  # fmt: skip
+
+
+def checks_key(idata, data, args) -> str:
+    """What the checks of one fit are a function of: the fit's posterior draws, the records,
+    the check settings and the sources (this script, ``_common.py`` and every ``prt_sim``
+    module this script imports), as a SHA-256 (16 hex characters)."""
+    from prt_sim.jit import source_hash
+
+    h = hashlib.sha256()
+    h.update(source_hash(__file__).encode())
+    h.update(Path(__file__).with_name("_common.py").read_bytes())
+    h.update(json.dumps({k: getattr(args, k) for k in CHECK_SETTINGS}, sort_keys=True).encode())
+    h.update(json.dumps(dict(idata.attrs), sort_keys=True, default=str).encode())
+    for group in (idata.posterior, data.records):
+        for v in sorted(group.data_vars):
+            h.update(str(v).encode() + b"\0")
+            h.update(np.ascontiguousarray(group[v].values).tobytes())
+    return h.hexdigest()[:16]
+
+
+def checks_or_reuse(tm, idata, wall: float, data, args, label: str):
+    """:func:`check_variant`, or its results saved by an earlier run beside the fit
+    (``<save>/<label>.checks/``) when :func:`checks_key` is unchanged. A run stopped after the
+    checks of some fits loses none of them; a changed source, setting, fit or record reruns
+    them. The folder is written whole, then renamed into place."""
+    import arviz as az
+
+    folder = Path(args.save) / f"{label}{'_quick' if args.quick else ''}.checks"
+    key = checks_key(idata, data, args)
+    try:
+        saved = json.loads((folder / "checks.json").read_text())
+        if saved["key"] == key:
+            out = saved["results"]
+            # the fit's own wall time (a reused fit keeps the time it took when made)
+            out["fit_wall_s"] = round(wall, 1)
+            loo = az.from_netcdf(folder / "loo.nc")
+            il = az.from_netcdf(folder / "integrated_loo.nc")
+            fc = ps.io.load_dataset(folder / "forecast.nc", saved["forecast_kind"])
+            _log(f"{label}: reusing the checks in {folder} (key {key})")
+            REUSED_CHECKS.append(label)
+            return out, (loo, il), fc
+        _log(f"{label}: the checks in {folder} are of other sources, settings or draws")
+    except FileNotFoundError:
+        pass
+    except (KeyError, ValueError, OSError, ps.PrtSimError) as e:
+        _log(f"{label}: not reusing the checks in {folder}: {type(e).__name__}: {e}")
+    out, (loo, il), fc = check_variant(tm, idata, wall, data, args)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    # only the log likelihood is needed again (arviz.compare); the posterior is in the fit
+    az.InferenceData(log_likelihood=loo.log_likelihood).to_netcdf(str(tmp / "loo.nc"))
+    il.to_netcdf(str(tmp / "integrated_loo.nc"))
+    ps.io.save_dataset(fc, tmp / "forecast.nc")
+    saved = {"key": key, "forecast_kind": fc.attrs["kind"], "results": to_jsonable(out)}
+    write_json(tmp / "checks.json", saved)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return json.loads(json.dumps(saved["results"])), (loo, il), fc
 
 
 def check_variant(tm, idata, wall: float, data, args) -> tuple[dict, tuple, object]:
@@ -393,6 +461,7 @@ def main() -> int:
     summary, stacked = summarize(results, loos, int_loos, forecasts, reconcile, data, args)
     summary["wall_s"] = round(time.perf_counter() - t_all, 1)
     summary["reused_fits"] = list(REUSED)
+    summary["reused_checks"] = list(REUSED_CHECKS)
     write_outputs(summary, forecasts, stacked, args)
     _log(f"done in {summary['wall_s']:.0f} s: {out_dir / 'mechanisms.md'}")
     print(json.dumps({"wall_s": summary["wall_s"], "weights": summary["stacking_weights"],
@@ -436,6 +505,8 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
           "machine" + (f"; it reused the fits {', '.join(s['reused_fits'])} made by an earlier "
                        "run with the same version, configuration and sampler settings, whose "
                        "wall times are from when they were made" if s.get("reused_fits") else "")
+          + (f"; and the checks of {', '.join(s['reused_checks'])}, made by an earlier run from "
+             "the same fits, records, settings and sources" if s.get("reused_checks") else "")
           + "). The mechanisms and their equations are in [model.md](model.md).", ""]  # fmt: skip
     L += ["## Fits", "", "| mechanism | chains x draws | wall (s) | max R-hat | min bulk ESS | "
           "divergences | converged |", "|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -221,3 +221,47 @@ def test_uptake_mixing_changes_only_the_prt_arms_uptake(public_data):
         assert d.protocols[arm] == public_data.protocols[arm]
     xr.testing.assert_identical(d.records, public_data.records)
     assert d.visits == public_data.visits and d.arms == public_data.arms
+
+
+def test_compare_mechanisms_reuses_checks_only_of_the_same_fit_and_settings(
+    public_data, tmp_path, monkeypatch
+):
+    """A run stopped after the checks of some fits loses none of them: a second run finds them
+    beside the fit and returns the very same results (JSON and forecast); another setting, another
+    fit or a damaged folder reruns the checks."""
+    import argparse
+
+    cm = _script("compare_mechanisms")
+    args = argparse.Namespace(
+        seed=1, quick=False, ppc_draws=2, forecast_draws=3, nc_draws=2, nc_patients=30,
+        loo_draws=4, loo_effects=8, horizon=1.0, save=str(tmp_path),
+    )  # fmt: skip
+    tm = ps.TrialModel(public_data, mechanism="schema_update")
+    idata = _jittered_fit(tm, seed=3)
+    first, (loo1, il1), fc1 = cm.checks_or_reuse(tm, idata, 7.0, public_data, args, "x")
+    assert (tmp_path / "x.checks" / "checks.json").is_file()
+    assert not list(tmp_path.glob("*.tmp*"))  # written whole, then renamed
+
+    class Rerun(Exception):
+        pass
+
+    def rerun(*a, **k):
+        raise Rerun
+
+    monkeypatch.setattr(cm, "check_variant", rerun)
+    again, (loo2, il2), fc2 = cm.checks_or_reuse(tm, idata, 7.0, public_data, args, "x")
+    assert json.dumps(again) == json.dumps(first)
+    assert cm.REUSED_CHECKS[-1] == "x"
+    xr.testing.assert_identical(fc2, fc1)
+    xr.testing.assert_identical(il2.log_likelihood, il1.log_likelihood)
+    np.testing.assert_array_equal(
+        loo2.log_likelihood["patient_loglik"].values, loo1.log_likelihood["patient_loglik"].values
+    )
+    # another setting, another fit, a damaged folder: the checks run again
+    other = argparse.Namespace(**{**vars(args), "ppc_draws": 3})
+    for a, fit in ((other, idata), (args, _jittered_fit(tm, seed=4))):
+        with pytest.raises(Rerun):
+            cm.checks_or_reuse(tm, fit, 7.0, public_data, a, "x")
+    (tmp_path / "x.checks" / "checks.json").write_text("{not json")
+    with pytest.raises(Rerun):
+        cm.checks_or_reuse(tm, idata, 7.0, public_data, args, "x")
