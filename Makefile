@@ -34,6 +34,7 @@ mechanisms: install
 	MPLBACKEND=Agg $(PY) experiments/compare_mechanisms.py
 	MPLBACKEND=Agg $(PY) experiments/paired_changes.py
 	MPLBACKEND=Agg $(PY) experiments/skeleton_gap.py
+	MPLBACKEND=Agg $(PY) experiments/late_responders.py
 	MPLBACKEND=Agg $(PY) experiments/prior_sensitivity.py
 	MPLBACKEND=Agg $(PY) experiments/constants_sensitivity.py
 	MPLBACKEND=Agg $(PY) experiments/no_weekly_surveys.py

@@ -170,10 +170,16 @@ def main() -> int:
     outdir = Path(args.out)
     write_json(outdir / "validation.json", to_jsonable(out))
     # Sections other scripts own (compare_mechanisms.py, no_weekly_surveys.py,
-    # paired_changes.py, skeleton_gap.py): keep them.
+    # skeleton_gap.py, late_responders.py, paired_changes.py): keep them.
     kept = [
         read_block(outdir / "validation.md", b)
-        for b in ("patient-level", "no-weekly-surveys", "skeleton-gap", "paired-changes")
+        for b in (
+            "patient-level",
+            "no-weekly-surveys",
+            "skeleton-gap",
+            "late-responders",
+            "paired-changes",
+        )  # fmt: skip
     ]
     tail = "".join("\n\n" + k for k in kept if k)
     write_text(outdir / "validation.md", _report(out) + (tail + "\n" if tail else ""))

@@ -265,3 +265,29 @@ def test_compare_mechanisms_reuses_checks_only_of_the_same_fit_and_settings(
     (tmp_path / "x.checks" / "checks.json").write_text("{not json")
     with pytest.raises(Rerun):
         cm.checks_or_reuse(tm, idata, 7.0, public_data, args, "x")
+
+
+def test_late_responders_replays_each_noise_setting_beside_the_trial(public_data):
+    """late_responders.py: one replay per setting of SETTINGS (the fit's own first), the
+    trial's responder table from the records, and a page made from the numbers alone."""
+    import time
+
+    lr = _script("late_responders")
+    t1 = public_data.records["pain_avg"].sel(visit="t1").values
+    pain_z = np.nan_to_num((t1 - np.nanmean(t1)) / np.nanstd(t1))  # patients unlike each other
+    fit = _hand_made_fit(public_data, pain_z, n_draws=2)
+    s = {"date": time.strftime("%Y-%m-%d"), "prt_sim_version": ps.__version__,
+         "mechanism": "inhibition", "n_draws": 2, "seed": 1}  # fmt: skip
+    s["rows"] = lr.measure(fit, public_data, 2, 1)
+    assert list(s["rows"]) == list(lr.SETTINGS) and s["rows"]["the fit"]["overrides"] == {}
+    prt = s["rows"]["the fit"]["responders"]["prt"]
+    assert (prt["both"]["observed"], prt["m12_only"]["observed"]) == (25, 0)
+    # the quiet replay is the same patients without scatter: nearly steady across follow-ups
+    quiet = s["rows"]["none of the three"]["follow_up_correlation"]["usual_care"]["median"]
+    assert quiet > s["rows"]["the fit"]["follow_up_correlation"]["usual_care"]["median"]
+    s["reading"] = lr.reading(s)
+    page = lr.block(s)
+    assert "| prt | trial | 25 | 5 | 0 | 11 | 0% | 0.76 |" in page
+    for label in lr.SETTINGS:
+        assert f"| placebo | {label} | " in page
+    assert s["reading"] in page and "of the PRT late responders" in s["reading"]

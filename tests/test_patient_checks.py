@@ -227,6 +227,41 @@ def test_leave_one_patient_out_reads_the_per_patient_log_likelihood(public_data,
     assert float(loo.elpd_loo) < float(np.log(np.exp(ll).mean(axis=(0, 1))).sum()) + 1e-6
 
 
+def test_replay_overrides_switch_a_noise_source_off_and_nothing_else(public_data, t1_pain):
+    """A replay with overrides is the same patients, random numbers and draws with the named
+    parameters changed: no overrides is the replay itself; with no report noise, fluctuation or
+    flare-ups a patient's reports no longer scatter between visits; bad overrides are refused by
+    name."""
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)), n_draws=2)
+    plain = pc.replay_patients(fit, public_data, n_draws=2, seed=3)
+    xr.testing.assert_identical(
+        plain, pc.replay_patients(fit, public_data, n_draws=2, seed=3, overrides={})
+    )
+    quiet = {"pain_report_sd": 0.0, "fluct_sd": 0.0, "flare_rate": 0.0}
+    q = pc.replay_patients(fit, public_data, n_draws=2, seed=3, overrides=quiet)
+    assert json.loads(q.attrs["overrides"]) == quiet and "overrides" not in plain.attrs
+    # the same patients and recorded visits; the readings differ
+    np.testing.assert_array_equal(
+        np.isnan(q["pain_avg"].values), np.isnan(plain["pain_avg"].values)
+    )
+    assert not np.array_equal(q["pain_avg"].values, plain["pain_avg"].values, equal_nan=True)
+    # follow-ups of the usual-care patients (no treatment): near-steady without the scatter
+    fu = ["m1", "m2", "m3", "m6", "m12"]
+    seen = np.isfinite(plain["pain_avg"].sel(visit=fu).values[0]).all(axis=-1)
+    uc = (q["arm"].values == "usual_care") & seen
+
+    def spread(ds):
+        return ds["pain_avg"].sel(visit=fu).values[:, uc].std(axis=-1).mean()
+
+    assert spread(q) < 0.5 * spread(plain)
+    with pytest.raises(ValidationError, match="overrides.*field of ModelParams"):
+        pc.replay_patients(fit, public_data, n_draws=2, overrides={"report_noise": 0.0})
+    with pytest.raises(ValidationError, match="pain_report_sd"):
+        pc.replay_patients(fit, public_data, n_draws=2, overrides={"pain_report_sd": -1.0})
+    with pytest.raises(ValidationError, match="overrides"):
+        pc.replay_patients(fit, public_data, n_draws=2, overrides=[("fluct_sd", 0.0)])
+
+
 def test_replay_refuses_what_it_cannot_replay(public_data, t1_pain):
     fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
     with pytest.raises(ValidationError, match="data.level"):

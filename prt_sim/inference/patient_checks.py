@@ -19,6 +19,7 @@ the records and on each replay.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,13 @@ def check_patient_fit(idata, data) -> None:
 
 
 def replay_patients(
-    idata, data, *, n_draws: int = 100, seed: int = 0, progress: bool = False
+    idata,
+    data,
+    *,
+    n_draws: int = 100,
+    seed: int = 0,
+    progress: bool = False,
+    overrides: dict[str, float] | None = None,
 ) -> xr.Dataset:
     """The fitted patients themselves, replayed by the full stochastic simulator.
 
@@ -110,18 +117,31 @@ def replay_patients(
         Seed of the replays (same seed, same result).
     progress : bool
         Show a progress bar.
+    overrides : dict of str to float, optional
+        :class:`~prt_sim.model.params.ModelParams` fields set to these values in every
+        replayed draw, each within its range: a counterfactual replay of the same patients
+        and random numbers, e.g. ``{"pain_report_sd": 0.0}`` without report noise,
+        ``{"flare_rate": 0.0}`` without flare-ups. A fitted parameter named here replaces its
+        posterior draws. Default: none (the replay of the fit).
 
     Returns
     -------
     xarray.Dataset
         ``pain_avg``, ``tsk11``, ``pcs``, ``odi``, ``attrib_mb`` over ``(draw, patient,
         visit)`` (NaN where the trial has no record), coordinates ``arm`` (per patient),
-        ``day`` (per visit) and the ``source_chain`` / ``source_draw`` of each replay.
+        ``day`` (per visit) and the ``source_chain`` / ``source_draw`` of each replay; the
+        overrides, if any, in ``attrs["overrides"]`` (JSON).
+
+    Raises
+    ------
+    ValidationError
+        ``overrides`` names a field ModelParams does not have, or a value outside its range.
     """
     from .patient_model import patient_records, random_effects
 
     n_draws = check_int("n_draws", n_draws, 1, 100_000)
     seed = check_seed(seed)
+    overrides = _check_overrides(overrides)
     check_patient_fit(idata, data)
     post = idata.posterior
     _, _, spec = fit_configuration(idata)
@@ -140,7 +160,7 @@ def replay_patients(
     n_pat = len(fitted)
     total = post.sizes["chain"] * post.sizes["draw"]
     flat = spaced_draws(total, n_draws)
-    inputs = posterior_inputs(idata, flat)
+    inputs = [(p.replace(**overrides), sp, sc) for p, sp, sc in posterior_inputs(idata, flat)]
     effects_all = {
         k: post[k].transpose("chain", "draw", "patient").values.reshape(total, n_pat)[flat]
         for k in random_effects(idata)
@@ -198,10 +218,30 @@ def replay_patients(
         source_chain=("draw", flat // post.sizes["draw"]),
         source_draw=("draw", flat % post.sizes["draw"]),
     )
-    ds.attrs.update(
-        provenance("replay_patients", seed, {"n_draws": len(flat), "data_source": data.source})
-    )
+    config = {"n_draws": len(flat), "data_source": data.source}
+    if overrides:
+        config["overrides"] = overrides
+    ds.attrs.update(provenance("replay_patients", seed, config))
+    if overrides:
+        ds.attrs["overrides"] = json.dumps(overrides, sort_keys=True)
     return ds
+
+
+def _check_overrides(overrides) -> dict[str, float]:
+    """``overrides`` of :func:`replay_patients` as a dict of ModelParams fields to floats, each
+    checked against its field's range (a clear error naming the field otherwise)."""
+    from ..model.params import ModelParams
+
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise ValidationError("overrides", overrides, "a dict of ModelParams fields to numbers")
+    fields = [f.name for f in dataclasses.fields(ModelParams)]
+    for name in overrides:
+        if name not in fields:
+            raise ValidationError("overrides", name, f"a field of ModelParams: {', '.join(fields)}")
+    ModelParams().replace(**overrides)  # each value within its field's range, or a clear error
+    return {k: float(v) for k, v in overrides.items()}
 
 
 def uptake_probabilities(idata, data, flat) -> np.ndarray:
