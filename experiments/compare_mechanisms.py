@@ -482,6 +482,32 @@ def _obs(d, pct=False, fmt=".2f") -> str:
     return f"{f(d['observed'])} / {f(d['median'])} [{f(d['lo90'])}, {f(d['hi90'])}]{mark}"
 
 
+#: How to read the two ratios of a contraction cell (:func:`_contraction_cell`).
+CONTRACTION_NOTE = (
+    "Where two ratios are given, the first is in the parameter's own units and the second on "
+    "the scale the sampler moves on (log, log-odds: `Prior.unconstrained`). A right-skewed "
+    "prior misleads in its units both ways: a posterior pushed toward 0 looks narrow there "
+    "while as uncertain relative to its size as the prior, and one pushed into the long tail "
+    "can be wider than the prior (a ratio above 1) while far more certain; the second ratio "
+    "compares relative spreads."
+)
+
+
+def _contraction_note(results) -> str:
+    """:data:`CONTRACTION_NOTE` (with a leading space) if any fit's contraction has the
+    sampler-scale ratio (runs before it was measured have one ratio)."""
+    has = any("ratio_unconstrained" in c for r in results for c in r["contraction"].values())
+    return " " + CONTRACTION_NOTE if has else ""
+
+
+def _contraction_cell(c: dict) -> str:
+    """Posterior SD / prior SD in the parameter's units and, where measured, on the sampler's
+    scale ("0.09 / 0.49")."""
+    if c.get("ratio_unconstrained") is None:
+        return f"{c['ratio']:.2f}"
+    return f"{c['ratio']:.2f} / {c['ratio_unconstrained']:.2f}"
+
+
 def _split_cells(replay: dict, arm: str) -> str:
     """Cells of the split by response: the patients pain 0-1 at post (how many, and their pain
     at post, like for like) and those pain 0-1 at 1 month (their pain at post)."""
@@ -633,7 +659,7 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
         "## What the data say about each parameter",
         "",
         "Posterior SD / prior SD (below 0.7: the data carry most of the information; near 1: "
-        "the posterior is the prior).",
+        "the posterior is the prior)." + _contraction_note(s["mechanisms"].values()),
         "",
     ]
     params = sorted({p for n in names for p in s["mechanisms"][n]["contraction"]})
@@ -642,7 +668,7 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
         cells = []
         for n in names:
             c = s["mechanisms"][n]["contraction"].get(p)
-            cells.append("" if c is None else f"{c['ratio']:.2f}")
+            cells.append("" if c is None else _contraction_cell(c))
         L.append(f"| {p} | " + " | ".join(cells) + " |")
     L += ["", "## Natural course: untreated patients over 4 years", "",
           "Trial-like patients with no treatment at all, from each fit's population, assessed "
@@ -677,8 +703,8 @@ def report(s: dict, figure: Path, out_dir: Path) -> str:
         for p, row in r["rows"].items():
             a, b = row["arm"], row["patient"]
             L.append(f"| {p} | {a['median']:.3g} [{a['lo']:.3g}, {a['hi']:.3g}] | "
-                     f"{r['arm_contraction'][p]['ratio']:.2f} | {b['median']:.3g} [{b['lo']:.3g}, "
-                     f"{b['hi']:.3g}] | {pcon[p]['ratio']:.2f} | "
+                     f"{_contraction_cell(r['arm_contraction'][p])} | {b['median']:.3g} "
+                     f"[{b['lo']:.3g}, {b['hi']:.3g}] | {_contraction_cell(pcon[p])} | "
                      f"{'yes' if row['overlap'] else '**no**'} |")  # fmt: skip
     L += ["", "## Forecasts, as randomized (no later treatment), by mechanism and stacked", "",
           f"![forecast by mechanism]({os.path.relpath(figure, out_dir)})", "",
@@ -779,9 +805,10 @@ def validation_block(s: dict) -> str:
     L += ["| parameter | " + " | ".join(fits) + " |", "|---|" + "---|" * len(fits)]
     for p in params:
         L.append(f"| {p} | " + " | ".join(
-            f"{c[p]['ratio']:.2f}" if p in c else "" for c in fits.values()) + " |")  # fmt: skip
+            _contraction_cell(c[p]) if p in c else "" for c in fits.values()) + " |")  # fmt: skip
     L += ["", "Below 0.7 the data carry most of the information; near 1 (or above, where the "
-          "posterior is pushed against a bound) the posterior is the prior's.", ""]  # fmt: skip
+          "posterior is pushed against a bound) the posterior is the prior's."
+          + _contraction_note(s["mechanisms"].values()), ""]  # fmt: skip
     if s.get("reconcile"):
         L += ["The arm-level and the patient-level fit side by side: see "
               "[mechanisms.md](mechanisms.md#the-arm-level-and-the-patient-level-fit-side-by-side-inhibition).", ""]  # fmt: skip

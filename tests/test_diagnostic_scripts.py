@@ -199,6 +199,12 @@ def test_compare_mechanisms_writes_its_pages_from_its_own_json(public_data, tmp_
             row = f"| {name} | {arm} | " + cm._split_cells(r["replay"], arm) + " |"
             assert row in page
     assert "## The arm-level and the patient-level fit, side by side (inhibition)" in page
+    # each parameter's contraction in its units and on the sampler's scale
+    row = "| exposure_learning | " + " | ".join(
+        cm._contraction_cell(saved["mechanisms"][n]["contraction"]["exposure_learning"])
+        for n in names
+    )
+    assert row + " |" in page and " / " in row and cm.CONTRACTION_NOTE in page
     # the blocks are replaced, the text around them kept
     for doc, block in (
         ("validation.md", "patient-level"),

@@ -287,7 +287,57 @@ def test_contraction_is_one_where_the_posterior_is_the_prior(public_data, t1_pai
     assert set(c) == set(priors)
     for name, row in c.items():
         assert row["ratio"] == pytest.approx(1.0, abs=0.05), name
-    assert all(r["ratio"] < 1e-9 for r in pc.contraction(fit).values())  # one value per draw
+        assert row["ratio_unconstrained"] == pytest.approx(1.0, abs=0.05), name
+    tight = pc.contraction(fit).values()  # one value per draw
+    assert all(r["ratio"] < 1e-9 and r["ratio_unconstrained"] < 1e-9 for r in tight)
+
+
+def test_contraction_on_the_samplers_scale_reads_skewed_posteriors_right(public_data, t1_pain):
+    """A log-normal posterior as wide as its prior in log units but moved into the prior's long
+    tail: wider than the prior in days (ratio above 1), as uncertain relative to its size
+    (ratio 1 on the log scale); one moved toward 0 looks narrow in its units only."""
+    fit = _hand_made_fit(public_data, np.zeros(len(t1_pain)))
+    priors, _, _ = ps.inference.posterior.fit_configuration(fit)
+    name = next(n for n, pr in priors.items() if pr.family == "lognormal" and pr.upper is None)
+    pr = priors[name]
+    z = np.random.default_rng(2).standard_normal(100_000)
+    for shift, natural in ((+1.0, lambda r: r > 1.5), (-1.5, lambda r: r < 0.5)):
+        post = pr.a * np.exp(pr.b * (z + shift))
+        fit2 = az.InferenceData(posterior=xr.Dataset({name: (("chain", "draw"), post[None])}))
+        fit2.attrs.update(fit.attrs)
+        row = pc.contraction(fit2, seed=3)[name]
+        assert natural(row["ratio"]), (shift, row["ratio"])
+        assert row["ratio_unconstrained"] == pytest.approx(1.0, abs=0.03), shift
+
+
+def test_unconstrained_scale_is_pymcs_transform():
+    """Prior.unconstrained is the transform PyMC samples each prior family on: its value at a
+    point is the model's value variable there."""
+    import pymc as pm
+
+    from prt_sim.inference.priors import Prior
+
+    cases = [
+        (Prior("lognormal", 0.1, 1.0, "params"), 0.3),
+        (Prior("lognormal", 180.0, 1.5, "params", upper=3650.0), 400.0),
+        (Prior("beta", 1.5, 15.0, "params"), 0.2),
+        (Prior("truncnormal", 0.0, 0.5, "spec", lower=0.0, upper=1.5), 0.4),
+        (Prior("normal", 1.0, 2.0, "params"), -0.7),
+        (Prior("normal", 1.0, 2.0, "params", lower=-1.0), 0.5),
+    ]
+    import pytensor
+    import pytensor.tensor as pt
+
+    with pm.Model() as m:
+        rvs = [pr.dist(f"x{i}") for i, (pr, _) in enumerate(cases)]
+    forward = []
+    for rv, (_, x) in zip(rvs, cases):
+        tr = m.rvs_to_transforms[rv]
+        x = pt.constant(x, dtype="float64")
+        forward.append(x if tr is None else tr.forward(x, *rv.owner.inputs))
+    expected = pytensor.function([], forward)()  # one compile for every case
+    for (pr, x), want in zip(cases, expected):
+        assert pr.unconstrained(x) == pytest.approx(float(want), rel=1e-9), pr
 
 
 def test_side_by_side_flags_parameters_whose_intervals_do_not_overlap(public_data, t1_pain):

@@ -543,43 +543,61 @@ def split_check(
 
 
 def contraction(idata, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Posterior SD / prior SD of every fitted population parameter of a fit.
+    """Posterior SD / prior SD of every fitted population parameter of a fit, in the
+    parameter's own units and on the scale the sampler moves on.
 
     A ratio near 1 means the data did not move the prior (the parameter is not identified by
-    this fit); below 0.7 the data carry most of the information. Prior SDs are computed from
-    ``n_prior`` draws of each prior within its bounds (seeded).
+    this fit); below 0.7 the data carry most of the information. In the parameter's units a
+    right-skewed prior (log-normal, beta) can mislead both ways: a posterior pushed toward 0
+    has a small SD without being narrow relative to its size, and one pushed into the long
+    tail can be wider than the prior (ratio above 1) while far more certain. On the sampler's
+    scale (:meth:`~prt_sim.inference.priors.Prior.unconstrained`: log, log-odds) the ratio
+    compares relative spreads. Prior SDs come from ``n_prior`` draws of each prior within
+    its bounds (seeded).
 
     Returns
     -------
     dict
-        ``{name: {"prior_sd", "posterior_sd", "ratio", "prior_median", "posterior_median"}}``.
+        ``{name: {"prior_sd", "posterior_sd", "ratio", "prior_median", "posterior_median",
+        "ratio_unconstrained"}}``.
     """
     priors, _, _ = fit_configuration(idata)
     fitted = {name: pr for name, pr in priors.items() if name in idata.posterior}
+    n_prior = check_int("n_prior", n_prior, 1000, 10**8)
+    draws = _prior_draws(fitted, n_prior, seed)
     out = {}
-    for name, (pmed, psd) in prior_spreads(fitted, n_prior=n_prior, seed=seed).items():
+    for name, pr in fitted.items():
         post = idata.posterior[name].values.ravel()
-        qsd = float(np.std(post))
+        prior = draws[name]
+        psd, qsd = float(np.std(prior)), float(np.std(post))
+        pt, qt = pr.unconstrained(prior), pr.unconstrained(post)
+        pt, qt = pt[np.isfinite(pt)], qt[np.isfinite(qt)]
+        usd = float(np.std(pt))
         out[name] = {
-            "prior_median": pmed,
+            "prior_median": float(np.median(prior)),
             "posterior_median": float(np.median(post)),
             "prior_sd": psd,
             "posterior_sd": qsd,
             "ratio": qsd / psd if psd > 0 else np.nan,
+            "ratio_unconstrained": float(np.std(qt)) / usd if usd > 0 else np.nan,
         }
     return out
+
+
+def _prior_draws(priors, n_prior: int, seed: int) -> dict[str, np.ndarray]:
+    """``n_prior`` seeded draws of each prior within its bounds, in the order of ``priors``."""
+    rng = np.random.default_rng(derive_key(check_seed(seed), "contraction"))
+    return {name: pr.draw(rng, n_prior) for name, pr in priors.items()}
 
 
 def prior_spreads(priors, *, n_prior: int = 200_000, seed: int = 0) -> dict[str, tuple]:
     """Median and SD of each prior within its bounds, from ``n_prior`` seeded draws (in the
     order of ``priors``): the prior side of :func:`contraction`."""
     n_prior = check_int("n_prior", n_prior, 1000, 10**8)
-    rng = np.random.default_rng(derive_key(check_seed(seed), "contraction"))
-    out = {}
-    for name, pr in priors.items():
-        draws = pr.draw(rng, n_prior)
-        out[name] = (float(np.median(draws)), float(np.std(draws)))
-    return out
+    return {
+        name: (float(np.median(d)), float(np.std(d)))
+        for name, d in _prior_draws(priors, n_prior, seed).items()
+    }
 
 
 def with_log_likelihood(idata):

@@ -135,6 +135,30 @@ class Prior:
         upper = self.upper if self.upper is not None else {"beta": 1.0}.get(self.family)
         return pm.Truncated(name, base, lower=lower, upper=upper, **kwargs)
 
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The support's (lower, upper) as :meth:`dist` gives it to PyMC: the bounds set, else
+        the family's own (0 for a log-normal, 0 and 1 for a beta; None: unbounded)."""
+        natural = {"lognormal": (0.0, None), "beta": (0.0, 1.0)}.get(self.family, (None, None))
+        return (
+            self.lower if self.lower is not None else natural[0],
+            self.upper if self.upper is not None else natural[1],
+        )
+
+    def unconstrained(self, x) -> np.ndarray:
+        """``x`` on the scale NUTS moves on (PyMC's default transform of :meth:`dist`): the
+        log of the distance to a single bound, the log-odds of the position between two,
+        unchanged where there is none. Values on a bound map to -inf or inf."""
+        x = np.asarray(x, dtype=float)
+        lower, upper = self.bounds()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if lower is None and upper is None:
+                return x
+            if upper is None:
+                return np.log(x - lower)
+            if lower is None:
+                return np.log(upper - x)
+            return np.log(x - lower) - np.log(upper - x)
+
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws from the prior with numpy, within its bounds (prior checks, SBC)."""
         from scipy import stats
