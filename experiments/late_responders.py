@@ -37,8 +37,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+import numpy as np  # noqa: E402
+
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
+from prt_sim.inference.checks import interval  # noqa: E402
 from prt_sim.io import replace_block, to_jsonable, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +54,56 @@ SETTINGS = {
     "none of the three": {"pain_report_sd": 0.0, "fluct_sd": 0.0, "flare_rate": 0.0},
 }
 COLUMNS = (*pc.RESPONDER_CLASSES, "late_response_share")
+#: The follow-up visits over which each patient's mean pain and its scatter are read.
+FOLLOW_UPS = ("m1", "m2", "m3", "m6", "m12")
+#: Bands of a patient's mean pain over :data:`FOLLOW_UPS` (points; lower edge included).
+LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 10.01)
+
+
+def by_level(pain: np.ndarray, arm: np.ndarray) -> dict:
+    """Patients observed at every follow-up, by the band of their mean pain (:data:`LEVELS`):
+    per arm ("all" too), how many, and the mean of their own SDs over the follow-ups.
+    ``pain``: [patient, visit] over :data:`FOLLOW_UPS`."""
+    seen = np.isfinite(pain).all(axis=1)
+    full = np.where(seen[:, None], pain, 0.0)  # the others are not counted
+    mean, sd = full.mean(axis=1), full.std(axis=1, ddof=1)
+    band = np.digitize(mean, LEVELS) - 1
+    out = {}
+    for a in ["all", *dict.fromkeys(arm)]:
+        sel = seen & ((arm == a) if a != "all" else True)
+        out[str(a)] = {
+            "n": [int((sel & (band == b)).sum()) for b in range(len(LEVELS) - 1)],
+            "sd": [
+                float(sd[sel & (band == b)].mean()) if (sel & (band == b)).any() else np.nan
+                for b in range(len(LEVELS) - 1)
+            ],
+        }
+    return out
+
+
+def _median(v: np.ndarray) -> float:
+    """Median of the finite values (NaN if none: a band no replay had a patient in)."""
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
+def level_check(rep, data) -> dict:
+    """:func:`by_level` of the trial beside the replays' (median [90%] of the counts over
+    draws, median of the mean SDs)."""
+    arm = np.array([str(a) for a in data.records["arm"].values])
+    trial = by_level(data.records["pain_avg"].sel(visit=list(FOLLOW_UPS)).values, arm)
+    draws = [by_level(p, arm) for p in rep["pain_avg"].sel(visit=list(FOLLOW_UPS)).values]
+    out = {}
+    for a, t in trial.items():
+        n = np.array([d[a]["n"] for d in draws], float)
+        sd = np.array([d[a]["sd"] for d in draws], float)
+        out[a] = {
+            "trial_n": t["n"],
+            "trial_sd": t["sd"],
+            "replay_n": [interval(n[:, b], t["n"][b]) for b in range(n.shape[1])],
+            "replay_sd": [_median(sd[:, b]) for b in range(sd.shape[1])],
+        }
+    return out
 
 
 def measure(idata, data, n_draws: int, seed: int) -> dict:
@@ -63,6 +116,8 @@ def measure(idata, data, n_draws: int, seed: int) -> dict:
             "responders": pc.responder_check(rep, data),
             "follow_up_correlation": pc.correlation_check(rep, data),
         }
+        if not overrides:  # the fit's own replay: where the patients' follow-up pain lies
+            rows[label]["by_level"] = level_check(rep, data)
     return to_jsonable(rows)
 
 
@@ -112,12 +167,30 @@ def reading(s: dict) -> str:
         f"{arm} {_num(c['median'])}, trial {_num(c['observed'])}"
         for arm, c in fit["follow_up_correlation"].items()
     )
+    levels = fit.get("by_level", {}).get("prt")
+    where = ""
+    if levels:
+        t, r = levels["trial_n"], levels["replay_n"]
+        where = (
+            f" Over the five follow-ups, {t[0]} PRT patients of the trial average 0-1 and "
+            f"{t[1]} average 1-2 (the replays: {r[0]['median']:g} [{r[0]['lo90']:g}, "
+            f"{r[0]['hi90']:g}] and {r[1]['median']:g} [{r[1]['lo90']:g}, {r[1]['hi90']:g}]), "
+            f"{sum(t[2:])} average 2 or more (the replays: "
+            f"{sum(x['median'] for x in r[2:]):g}, sum of medians)"
+            + (
+                ": the trial's PRT arm splits into patients near 0 and patients in pain, the "
+                "model's response is graded and fills the band whose scatter crosses the 0-1 "
+                "line."
+                if r[1]["median"] > t[1] and not r[1]["inside"]
+                else "."
+            )
+        )
     return (
         f"By arm, {'; '.join(out)}. So {_pct(share)} of the PRT late responders of the "
         "replays (median over draws) are within-patient scatter crossing the 0-1 line, and the "
         "rest a change of the latent course between post and 12 months (learning that goes on "
         "after treatment). Without the scatter, the replays' correlation of pain across "
-        f"follow-up visits is {quiet_r} (the fit's: {fit_r})."
+        f"follow-up visits is {quiet_r} (the fit's: {fit_r})." + where
     )
 
 
@@ -153,6 +226,27 @@ def block(s: dict) -> str:
                 + f" | {_num(c['median'])} [{_num(c['lo90'])}, {_num(c['hi90'])}] |"
             )
     lines += ["", s["reading"]]
+    levels = s["rows"]["the fit"].get("by_level")
+    if levels:
+        bands = [f"{lo:g}-{min(hi, 10):g}" for lo, hi in zip(LEVELS[:-1], LEVELS[1:])]
+        lines += [
+            "",
+            "Where the patients' follow-up pain lies: patients observed at all five follow-ups "
+            "(1, 2, 3, 6, 12 months) by the band of their mean pain over them (points), the "
+            "trial's count and the fit's replays' median [90%]; in brackets below, the mean of "
+            "the patients' own SDs over the five visits, trial / replays' median.",
+            "",
+            "| arm | " + " | ".join(bands) + " |",
+            "|---|" + "---|" * len(bands),
+        ]
+        for a, row in levels.items():
+            cells = [
+                f"{n} / {_cell(r, 'n')} ({_num(tsd)} / {_num(rsd)})"
+                for n, r, tsd, rsd in zip(
+                    row["trial_n"], row["replay_n"], row["trial_sd"], row["replay_sd"]
+                )
+            ]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -297,3 +297,14 @@ def test_late_responders_replays_each_noise_setting_beside_the_trial(public_data
     for label in lr.SETTINGS:
         assert f"| placebo | {label} | " in page
     assert s["reading"] in page and "of the PRT late responders" in s["reading"]
+    # where the follow-up pain lies: the trial's counts are the records' own
+    levels = s["rows"]["the fit"]["by_level"]
+    x = public_data.records["pain_avg"].sel(visit=list(lr.FOLLOW_UPS)).values
+    seen = np.isfinite(x).all(axis=1)
+    assert sum(levels["all"]["trial_n"]) == seen.sum()
+    prt = seen & (public_data.records["arm"].values == "prt")
+    assert levels["prt"]["trial_n"][0] == int((x[prt].mean(axis=1) < 1.0).sum())
+    assert (
+        "by the band of their mean pain" in page
+        and "| prt | " + str(levels["prt"]["trial_n"][0]) in page
+    )
