@@ -39,6 +39,31 @@ def mechanism_list(text: str, ap: argparse.ArgumentParser) -> list[str]:
     return names
 
 
+def one_fit_args(doc: str, *, n_draws: int, quick_draws: int) -> argparse.Namespace:
+    """Arguments of a diagnostic that reads one saved patient-level fit
+    (``out/mechanisms/<mechanism>.nc``): --data, --mechanism, --fits, --n-draws, --seed and
+    --quick (``quick_draws`` draws, no docs written). ``args.fit`` is the fit's path; the parser
+    stops with a message when it does not exist."""
+    import prt_sim as ps
+
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ashar2022")
+    ap.add_argument("--mechanism", default="inhibition", choices=ps.mechanism_names())
+    ap.add_argument("--fits", type=Path, default=ROOT / "out" / "mechanisms")
+    ap.add_argument("--n-draws", type=int, default=n_draws)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help=f"{quick_draws} draws, no docs written")
+    args = ap.parse_args()
+    if args.quick:
+        args.n_draws = quick_draws
+    args.fit = args.fits / f"{args.mechanism}.nc"
+    if not args.fit.exists():
+        ap.exit(2, f"{args.fit} not found: run experiments/compare_mechanisms.py first\n")
+    return args
+
+
 def parse(name: str, doc: str) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "out" / "experiments" / name),

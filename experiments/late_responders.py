@@ -25,7 +25,6 @@ line printed is a JSON object of the figures.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
+from _common import one_fit_args  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
 from prt_sim.inference import patient_checks as pc  # noqa: E402
@@ -251,27 +251,12 @@ def block(s: dict) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ashar2022")
-    ap.add_argument("--mechanism", default="inhibition", choices=ps.mechanism_names())
-    ap.add_argument("--fits", type=Path, default=ROOT / "out" / "mechanisms")
-    ap.add_argument("--n-draws", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="4 draws, no docs written")
-    args = ap.parse_args()
-    if args.quick:
-        args.n_draws = 4
-    path = args.fits / f"{args.mechanism}.nc"
-    if not path.exists():
-        print(f"{path} not found: run experiments/compare_mechanisms.py first", file=sys.stderr)
-        return 2
+    args = one_fit_args(__doc__, n_draws=100, quick_draws=4)
     t0 = time.perf_counter()
     data = ps.data.load_ashar2022(args.data)
     s = {"date": time.strftime("%Y-%m-%d"), "prt_sim_version": ps.__version__,
          "mechanism": args.mechanism, "n_draws": args.n_draws, "seed": args.seed}  # fmt: skip
-    s["rows"] = measure(ps.TrialModel.load(path), data, args.n_draws, args.seed)
+    s["rows"] = measure(ps.TrialModel.load(args.fit), data, args.n_draws, args.seed)
     s["reading"] = reading(s)
     s["wall_s"] = round(time.perf_counter() - t0, 1)
     if not args.quick:

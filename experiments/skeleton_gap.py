@@ -25,7 +25,6 @@ block of docs/validation.md; the last line printed is a JSON object of the figur
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -41,7 +40,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
-from _common import SPLIT_BY  # noqa: E402
+from _common import SPLIT_BY, one_fit_args  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import prt_sim as ps  # noqa: E402
@@ -267,27 +266,12 @@ def block(s: dict) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ashar2022")
-    ap.add_argument("--mechanism", default="inhibition", choices=ps.mechanism_names())
-    ap.add_argument("--fits", type=Path, default=ROOT / "out" / "mechanisms")
-    ap.add_argument("--n-draws", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="3 draws, no docs written")
-    args = ap.parse_args()
-    if args.quick:
-        args.n_draws = 3
-    path = args.fits / f"{args.mechanism}.nc"
-    if not path.exists():
-        print(f"{path} not found: run experiments/compare_mechanisms.py first", file=sys.stderr)
-        return 2
+    args = one_fit_args(__doc__, n_draws=40, quick_draws=3)
     t0 = time.perf_counter()
     data = ps.data.load_ashar2022(args.data)
     s = {"date": time.strftime("%Y-%m-%d"), "prt_sim_version": ps.__version__,
          "mechanism": args.mechanism, "n_draws": args.n_draws, "seed": args.seed}  # fmt: skip
-    s.update(measure(ps.TrialModel.load(path), data, args.n_draws, args.seed))
+    s.update(measure(ps.TrialModel.load(args.fit), data, args.n_draws, args.seed))
     r, o = s["rows"], s["observed"]["prt"]["post"]
 
     def at(row):
