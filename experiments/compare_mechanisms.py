@@ -152,7 +152,8 @@ def fit_or_reuse(tm, label: str, args):
                    progress="lines" if not args.quiet else "none")  # fmt: skip
     wall = time.perf_counter() - t0
     ps.TrialModel.save(idata, saved)
-    return idata, wall
+    # The checks run on the fit as saved, as a later run reads it (its checks key included).
+    return tm.load_fit(saved, upgrade=True), wall
 
 
 def run_variant(name, data, args) -> tuple[dict, tuple, object]:

@@ -25,7 +25,7 @@ from prt_sim.inference.patient_model import (
     random_effects,
 )
 from prt_sim.inference.posterior import trial_design
-from prt_sim.io import to_jsonable
+from prt_sim.io import provenance, to_jsonable
 
 pytestmark = pytest.mark.data
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,3 +308,28 @@ def test_late_responders_replays_each_noise_setting_beside_the_trial(public_data
         "by the band of their mean pain" in page
         and "| prt | " + str(levels["prt"]["trial_n"][0]) in page
     )
+
+
+def test_a_new_fits_checks_are_keyed_as_a_later_run_will_read_it(public_data, tmp_path):
+    """fit_or_reuse returns a new fit as saved, so the checks key of this run is the key the
+    next run computes from the file (an in-memory fit carries attributes the file does not)."""
+    import argparse
+
+    cm = _script("compare_mechanisms")
+    tm = ps.TrialModel(public_data, mechanism="schema_update")
+    made = _jittered_fit(tm, seed=5)
+    attrs = {**provenance("fit", 1, tm.config()), "draws": 4, "tune": 0, "chains": 2,
+             "wall_time_s": 1.5, "design": made.attrs["design"]}  # fmt: skip
+    made.attrs.update(attrs)
+    for g in made.groups():
+        made[g].attrs.update(attrs)
+    tm.fit = lambda **kw: made  # the sampler is not what is tested here
+    args = argparse.Namespace(
+        save=str(tmp_path), quick=True, draws=4, tune=0, chains=2, seed=1, quiet=True,
+        ppc_draws=2, forecast_draws=3, nc_draws=2, nc_patients=30, loo_draws=4,
+        loo_effects=8, horizon=1.0,
+    )  # fmt: skip
+    fresh, _ = cm.fit_or_reuse(tm, "x", args)
+    again, _ = cm.fit_or_reuse(tm, "x", args)
+    assert cm.REUSED[-1] == "x"
+    assert cm.checks_key(fresh, public_data, args) == cm.checks_key(again, public_data, args)
