@@ -147,20 +147,21 @@ def fit_or_reuse(tm, label: str, args):
         except ps.PrtSimError as e:
             _log(f"{label}: not reusing {saved}: {e}")
     _log(f"{label}: fitting ({args.chains} x {draws} draws, {args.tune} tuning)")
-    t0 = time.perf_counter()
     idata = tm.fit(draws=draws, tune=args.tune, chains=args.chains, seed=args.seed,
                    progress="lines" if not args.quiet else "none")  # fmt: skip
-    wall = time.perf_counter() - t0
     ps.TrialModel.save(idata, saved)
-    # The checks run on the fit as saved, as a later run reads it (its checks key included).
-    return tm.load_fit(saved, upgrade=True), wall
+    # The checks run on the fit as saved, as a later run reads it (its checks key included);
+    # its wall time is the fit's own record, as when it is reused.
+    idata = tm.load_fit(saved, upgrade=True)
+    return idata, float(idata.attrs["wall_time_s"])
 
 
-def run_variant(name, data, args) -> tuple[dict, tuple, object]:
-    """Fit (or reuse the fit of) one mechanism and run (or reuse) its checks."""
+def run_variant(name, data, args):
+    """Fit (or reuse the fit of) one mechanism and run (or reuse) its checks. Returns (the fit,
+    what :func:`checks_or_reuse` returns)."""
     tm = ps.TrialModel(data, mechanism=name)
     idata, wall = fit_or_reuse(tm, name, args)
-    return checks_or_reuse(tm, idata, wall, data, args, name)
+    return idata, checks_or_reuse(tm, idata, wall, data, args, name)
 
 
 #: The settings the checks of a fit depend on (beyond the fit, the data and the sources).
@@ -201,7 +202,10 @@ def checks_or_reuse(tm, idata, wall: float, data, args, label: str):
             out = saved["results"]
             # the fit's own wall time (a reused fit keeps the time it took when made)
             out["fit_wall_s"] = round(wall, 1)
-            loo = az.from_netcdf(folder / "loo.nc")
+            # arviz.loo reads the posterior too (its ESS sets the relative efficiency): the
+            # fit's own, beside the saved log likelihood
+            ll = az.from_netcdf(folder / "loo.nc").log_likelihood
+            loo = az.InferenceData(posterior=idata.posterior, log_likelihood=ll)
             il = az.from_netcdf(folder / "integrated_loo.nc")
             fc = ps.io.load_dataset(folder / "forecast.nc", saved["forecast_kind"])
             _log(f"{label}: reusing the checks in {folder} (key {key})")
@@ -216,7 +220,7 @@ def checks_or_reuse(tm, idata, wall: float, data, args, label: str):
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    # only the log likelihood is needed again (arviz.compare); the posterior is in the fit
+    # the log likelihood only: a reuse sets it beside the fit's posterior
     az.InferenceData(log_likelihood=loo.log_likelihood).to_netcdf(str(tmp / "loo.nc"))
     il.to_netcdf(str(tmp / "integrated_loo.nc"))
     ps.io.save_dataset(fc, tmp / "forecast.nc")
@@ -426,6 +430,22 @@ def write_outputs(summary: dict, forecasts: dict, stacked, args) -> None:
         replace_block(out_dir / "forecasting.md", "mechanism-forecasts", forecast_block(summary))
 
 
+def fit_and_check(names, data, args):
+    """Every mechanism of ``names`` fitted (or reused) and checked (or its checks reused), and
+    the arm-level inhibition fit beside the patient-level one unless ``args.no_arm``. Returns
+    (results, conditional LOO sets, integrated LOO sets, forecasts, reconcile or None)."""
+    fits, results, loos, int_loos, forecasts = {}, {}, {}, {}, {}
+    for n in names:
+        fits[n], (results[n], (loos[n], int_loos[n]), forecasts[n]) = run_variant(n, data, args)
+    reconcile = None
+    if "inhibition" in names and not args.no_arm:
+        arm_tm = ps.TrialModel(ps.data.published_ashar2022())
+        arm_idata, arm_wall = fit_or_reuse(arm_tm, "arm_inhibition", args)
+        # the patient-level fit itself (reused checks keep only its log likelihood)
+        reconcile = reconcile_fits(arm_tm, arm_idata, arm_wall, fits["inhibition"], args.seed)
+    return results, loos, int_loos, forecasts, reconcile
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -451,14 +471,7 @@ def main() -> int:
     Path(args.save).mkdir(parents=True, exist_ok=True)
     data = ps.data.load_ashar2022(args.data)
     t_all = time.perf_counter()
-    results, loos, int_loos, forecasts = {}, {}, {}, {}
-    for n in names:
-        results[n], (loos[n], int_loos[n]), forecasts[n] = run_variant(n, data, args)
-    reconcile = None
-    if "inhibition" in names and not args.no_arm:
-        arm_tm = ps.TrialModel(ps.data.published_ashar2022())
-        arm_idata, arm_wall = fit_or_reuse(arm_tm, "arm_inhibition", args)
-        reconcile = reconcile_fits(arm_tm, arm_idata, arm_wall, loos["inhibition"], args.seed)
+    results, loos, int_loos, forecasts, reconcile = fit_and_check(names, data, args)
     summary, stacked = summarize(results, loos, int_loos, forecasts, reconcile, data, args)
     summary["wall_s"] = round(time.perf_counter() - t_all, 1)
     summary["reused_fits"] = list(REUSED)

@@ -333,3 +333,42 @@ def test_a_new_fits_checks_are_keyed_as_a_later_run_will_read_it(public_data, tm
     again, _ = cm.fit_or_reuse(tm, "x", args)
     assert cm.REUSED[-1] == "x"
     assert cm.checks_key(fresh, public_data, args) == cm.checks_key(again, public_data, args)
+
+
+def test_a_second_run_reuses_fits_and_checks_and_still_sets_the_fits_side_by_side(
+    public_data, tmp_path, monkeypatch
+):
+    """fit_and_check twice (the sampler replaced by hand-made fits): the second run reuses
+    every fit and every check, and the arm-level side by side reads the patient-level fit
+    itself (a reused check keeps only its log likelihood)."""
+    import argparse
+
+    cm = _script("compare_mechanisms")
+
+    def fake_fit(self, **kw):
+        made = _jittered_fit(self, seed=7)
+        attrs = {**provenance("fit", 1, self.config()), "draws": 4, "tune": 0, "chains": 2,
+                 "wall_time_s": 1.5, "design": made.attrs["design"]}  # fmt: skip
+        made.attrs.update(attrs)
+        for g in made.groups():
+            made[g].attrs.update(attrs)
+        return made
+
+    monkeypatch.setattr(ps.TrialModel, "fit", fake_fit)
+    args = argparse.Namespace(
+        save=str(tmp_path), quick=True, draws=4, tune=0, chains=2, seed=1, quiet=True,
+        ppc_draws=2, forecast_draws=3, nc_draws=2, nc_patients=30, loo_draws=4,
+        loo_effects=8, horizon=1.0, no_arm=False,
+    )  # fmt: skip
+    first = cm.fit_and_check(["inhibition"], public_data, args)
+    n_checks = len(cm.REUSED_CHECKS)
+    second = cm.fit_and_check(["inhibition"], public_data, args)
+    assert cm.REUSED[-2:] == ["inhibition", "arm_inhibition"]
+    assert cm.REUSED_CHECKS[n_checks:] == ["inhibition"]
+    assert json.dumps(second[0]) == json.dumps(first[0])
+    assert json.dumps(to_jsonable(second[4])) == json.dumps(to_jsonable(first[4]))
+    assert "safety_decay" in second[4]["rows"]
+    # the comparison reads the reused log likelihoods as it read the fresh ones
+    for k in (1, 2):
+        a, b = az.loo(first[k]["inhibition"]), az.loo(second[k]["inhibition"])
+        assert float(a.elpd_loo) == float(b.elpd_loo) and float(a.se) == float(b.se)
