@@ -310,6 +310,24 @@ def test_late_responders_replays_each_noise_setting_beside_the_trial(public_data
     )
 
 
+def _sampled_like(tm, seed: int):
+    """A hand-made fit of ``tm`` carrying what TrialModel.fit records (provenance, sampler
+    settings, wall time), so that it saves and loads as a sampled fit does."""
+    made = _jittered_fit(tm, seed=seed)
+    attrs = {**provenance("fit", 1, tm.config()), "draws": 4, "tune": 0, "chains": 2,
+             "wall_time_s": 1.5, "design": made.attrs["design"]}  # fmt: skip
+    made.attrs.update(attrs)
+    for g in made.groups():
+        made[g].attrs.update(attrs)
+    return made
+
+
+#: Settings of the compare script small enough for a test (quick fits, tiny checks).
+SMALL = dict(quick=True, draws=4, tune=0, chains=2, seed=1, quiet=True, ppc_draws=2,
+             forecast_draws=3, nc_draws=2, nc_patients=30, loo_draws=4, loo_effects=8,
+             horizon=1.0, no_arm=False)  # fmt: skip
+
+
 def test_a_new_fits_checks_are_keyed_as_a_later_run_will_read_it(public_data, tmp_path):
     """fit_or_reuse returns a new fit as saved, so the checks key of this run is the key the
     next run computes from the file (an in-memory fit carries attributes the file does not)."""
@@ -317,18 +335,9 @@ def test_a_new_fits_checks_are_keyed_as_a_later_run_will_read_it(public_data, tm
 
     cm = _script("compare_mechanisms")
     tm = ps.TrialModel(public_data, mechanism="schema_update")
-    made = _jittered_fit(tm, seed=5)
-    attrs = {**provenance("fit", 1, tm.config()), "draws": 4, "tune": 0, "chains": 2,
-             "wall_time_s": 1.5, "design": made.attrs["design"]}  # fmt: skip
-    made.attrs.update(attrs)
-    for g in made.groups():
-        made[g].attrs.update(attrs)
+    made = _sampled_like(tm, seed=5)
     tm.fit = lambda **kw: made  # the sampler is not what is tested here
-    args = argparse.Namespace(
-        save=str(tmp_path), quick=True, draws=4, tune=0, chains=2, seed=1, quiet=True,
-        ppc_draws=2, forecast_draws=3, nc_draws=2, nc_patients=30, loo_draws=4,
-        loo_effects=8, horizon=1.0,
-    )  # fmt: skip
+    args = argparse.Namespace(save=str(tmp_path), **SMALL)
     fresh, _ = cm.fit_or_reuse(tm, "x", args)
     again, _ = cm.fit_or_reuse(tm, "x", args)
     assert cm.REUSED[-1] == "x"
@@ -345,21 +354,8 @@ def test_a_second_run_reuses_fits_and_checks_and_still_sets_the_fits_side_by_sid
 
     cm = _script("compare_mechanisms")
 
-    def fake_fit(self, **kw):
-        made = _jittered_fit(self, seed=7)
-        attrs = {**provenance("fit", 1, self.config()), "draws": 4, "tune": 0, "chains": 2,
-                 "wall_time_s": 1.5, "design": made.attrs["design"]}  # fmt: skip
-        made.attrs.update(attrs)
-        for g in made.groups():
-            made[g].attrs.update(attrs)
-        return made
-
-    monkeypatch.setattr(ps.TrialModel, "fit", fake_fit)
-    args = argparse.Namespace(
-        save=str(tmp_path), quick=True, draws=4, tune=0, chains=2, seed=1, quiet=True,
-        ppc_draws=2, forecast_draws=3, nc_draws=2, nc_patients=30, loo_draws=4,
-        loo_effects=8, horizon=1.0, no_arm=False,
-    )  # fmt: skip
+    monkeypatch.setattr(ps.TrialModel, "fit", lambda self, **kw: _sampled_like(self, seed=7))
+    args = argparse.Namespace(save=str(tmp_path), **SMALL)
     first = cm.fit_and_check(["inhibition"], public_data, args)
     n_checks = len(cm.REUSED_CHECKS)
     second = cm.fit_and_check(["inhibition"], public_data, args)
