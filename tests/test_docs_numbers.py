@@ -9,29 +9,16 @@ is current is the experiments' business: each names the version that measured it
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from test_diagnostic_scripts import _script
 
 from prt_sim.io import read_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-
-
-def _script(name: str):
-    # Run as `python experiments/NAME.py`, a script finds experiments/_common.py beside it.
-    if str(ROOT / "experiments") not in sys.path:
-        sys.path.insert(0, str(ROOT / "experiments"))
-    spec = importlib.util.spec_from_file_location(
-        f"docs_numbers_{name}", ROOT / "experiments" / f"{name}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _numbers(name: str) -> dict:
