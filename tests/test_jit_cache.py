@@ -108,3 +108,40 @@ def test_row_tuple_reads_every_field_of_a_row():
     load = njit(lambda t, r: params_from_array(t[r]))
     assert load(table, 1) == DynParams(*np.arange(N_PARAMS, dtype=float))
     assert load(table, 0) == DynParams(*ModelParams().to_tuple())
+
+
+def test_store_row_and_add_to_row_write_every_item_in_order():
+    import numpy as np
+    import pytest
+    from numba.core.errors import TypingError
+
+    from prt_sim.jit import add_to_row, njit, store_row
+    from prt_sim.model.dynamics import N_STATE, State, load_state, store_state
+
+    @njit
+    def store(row, a, b, c):
+        store_row(row, (a, b, c))
+
+    @njit
+    def accumulate(row, t):
+        add_to_row(row, t)
+        add_to_row(row, t)
+
+    row = np.full(4, 7.0)
+    store(row, 1.5, -2.0, 3.25)
+    assert row.tolist() == [1.5, -2.0, 3.25, 7.0]  # items past the tuple untouched
+    acc = np.array([1.0, 2.0, 3.0])
+    accumulate(acc, (0.5, -1.0, 0.25))
+    assert acc.tolist() == [2.0, 0.0, 3.5]
+    ints = np.zeros(2, dtype=np.int64)
+    njit(lambda r: store_row(r, (4, 5)))(ints)
+    assert ints.tolist() == [4, 5]
+    with pytest.raises(TypingError):
+        njit(lambda r: add_to_row(r, (1, 2)))(np.zeros(2, dtype=np.int64))
+
+    # the state round trip the engine and the skeleton use
+    s = State(*np.arange(N_STATE, dtype=float) + 0.5)
+    out = np.zeros(N_STATE)
+    njit(lambda r, v: store_state(r, v))(out, s)
+    assert tuple(out) == tuple(s)
+    assert njit(lambda r: load_state(r))(out) == s

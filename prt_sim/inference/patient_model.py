@@ -298,18 +298,24 @@ def build_patient_model(
         op = SkeletonOp(grid, agent_arm, treat)
         sg_scale = theta.get("self_guided_scale", 1.0)
         week, vstate, _ = op(traits_m, init_m, param_vector(p_sym, params), sg_scale)
-        # Each agent's spread of reports around its 7-day mean (agent x 1), or the population's.
-        v_agent = traits_m[_VARIABILITY][:, None] if variable else None
-        sd = report_noise_sd(p_sym, v_agent)
+        # Each agent's rating variability (a vector over agents), or None: the population's.
+        var_agent = traits_m[_VARIABILITY] if variable else None
+        n_agents = len(agent_pat)
 
-        # Log-likelihood of each agent's observations (agent x visit), masked where missing.
-        y = np.nan_to_num(obs["pain_avg"][agent_pat], nan=0.0)
-        has = ~np.isnan(obs["pain_avg"][agent_pat])
-        hi_e = pt.where(y >= 10, 50.0, y + 0.5)
-        lo_e = pt.where(y <= 0, -50.0, y - 0.5)
+        # Log-likelihood of each agent's observations, computed at the observed (agent, visit)
+        # entries only and summed per agent: most questionnaires are not asked at most visits,
+        # and their beta-binomial terms (log-gamma values, digamma gradients) are most of the
+        # observation model's cost.
+        per_agent = pt.zeros(n_agents)
+        pa, pv = np.nonzero(~np.isnan(obs["pain_avg"][agent_pat]))
+        y = obs["pain_avg"][agent_pat][pa, pv]
+        hi_e = np.where(y >= 10, 50.0, y + 0.5)
+        lo_e = np.where(y <= 0, -50.0, y - 0.5)
         reported = survey_adjusted(week, p_sym, visits)  # the weekly surveys' mode offset
-        ll_pain = logdiffexp(normal_lcdf(reported, sd, hi_e), normal_lcdf(reported, sd, lo_e))
-        ll = pt.where(has, ll_pain, 0.0)
+        sd = report_noise_sd(p_sym, None if var_agent is None else var_agent[pa])
+        mu = reported[pa, pv]
+        ll_pain = logdiffexp(normal_lcdf(mu, sd, hi_e), normal_lcdf(mu, sd, lo_e))
+        per_agent = pt.inc_subtensor(per_agent[pa], ll_pain)
         x_sym = Traits(*[traits_m[k][:, None] for k in range(N_TRAITS)])
         readings = questionnaire_readings(State(*[vstate[f] for f in range(N_STATE)]), x_sym, p_sym)
         # Questionnaire sums as the simulator draws them: Binomial(n points, reading + occasion
@@ -319,26 +325,28 @@ def build_patient_model(
         for name, reading in zip(("tsk11", "pcs", "odi"), readings[:3]):
             ins = INSTRUMENTS[name]
             yv = obs[name][agent_pat]
-            m_ = ~np.isnan(yv) & after_t1[None, :]
-            points = np.nan_to_num(yv, nan=ins.offset) - ins.offset
-            k = np.clip(np.round(points / ins.step), 0, ins.n_points)
-            q = pt.clip(reading, 0.01, 0.99)  # keeps the beta-binomial numerically finite
-            var = questionnaire_noise_var(p_sym, getattr(p_sym, ins.pain_state), v_agent)
+            qa, qv = np.nonzero(~np.isnan(yv) & after_t1[None, :])
+            if not len(qa):
+                continue
+            k = np.clip(np.round((yv[qa, qv] - ins.offset) / ins.step), 0, ins.n_points)
+            q = pt.clip(reading[qa, qv], 0.01, 0.99)  # keeps the beta-binomial numerically finite
+            var = questionnaire_noise_var(
+                p_sym, getattr(p_sym, ins.pain_state), None if var_agent is None else var_agent[qa]
+            )
             conc = pt.maximum(q * (1 - q) / pt.maximum(var, 1e-6) - 1.0, 2.0)
             bb = pm.BetaBinomial.dist(alpha=q * conc, beta=(1 - q) * conc, n=ins.n_points)
-            llv = pm.logp(bb, k.astype(np.int64))
-            ll = ll + pt.where(m_, llv, 0.0)
+            per_agent = pt.inc_subtensor(per_agent[qa], pm.logp(bb, k.astype(np.int64)))
         if coded is not None:
             k = obs["attrib_mb"][agent_pat]
-            n_c = coded[agent_pat]
-            m_ = ~np.isnan(k) & (np.nan_to_num(n_c) > 0) & after_t1[None, :]
-            p_mb = pt.clip(readings[3], 1e-6, 1 - 1e-6)
-            llv = pm.logp(
-                pm.Binomial.dist(np.nan_to_num(n_c).astype(np.int64), p_mb),
-                np.nan_to_num(k).astype(np.int64),
-            )
-            ll = ll + pt.where(m_, llv, 0.0)
-        per_agent = ll.sum(axis=1)
+            n_c = np.nan_to_num(coded[agent_pat])
+            ca, cv = np.nonzero(~np.isnan(k) & (n_c > 0) & after_t1[None, :])
+            if len(ca):
+                p_mb = pt.clip(readings[3][ca, cv], 1e-6, 1 - 1e-6)
+                llv = pm.logp(
+                    pm.Binomial.dist(n_c[ca, cv].astype(np.int64), p_mb),
+                    k[ca, cv].astype(np.int64),
+                )
+                per_agent = pt.inc_subtensor(per_agent[ca], llv)
         total = per_agent[:n_pat]
         took_up = pt.ones(n_pat)
         if len(mix_idx):

@@ -21,7 +21,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..jit import njit, source_hash
+from ..jit import add_to_row, njit, source_hash, store_row
 from ..model.adjoint import daily_step_vjp_inline
 from ..model.dynamics import (
     N_STATE,
@@ -77,8 +77,7 @@ def _run(agents, p, sg_scale, cal, states, pains):
         a = agents.arm[i]
         on = agents.treat[i]
         for k in range(n_steps):
-            for f in range(N_STATE):
-                states[i, k, f] = s[f]
+            store_row(states[i, k], s)
             z = _shocks(p, x, cal, a, k, on)
             # A literal step length lets the compiler fold powers of dt and hoist the terms that
             # depend only on parameters out of the loop: the daily steps, the default coarse
@@ -95,8 +94,7 @@ def _run(agents, p, sg_scale, cal, states, pains):
             else:
                 s, today = daily_step_inline(s, x, _drive(cal, a, k, on, sg_scale, dt), z, p)
             pains[i, k] = today
-        for f in range(N_STATE):
-            states[i, n_steps, f] = s[f]
+        store_row(states[i, n_steps], s)
 
 
 def _agents(traits, init, arm, treat) -> Agents:
@@ -169,10 +167,40 @@ class _Cotangents(NamedTuple):
     sg_scale: np.ndarray  #: float64[A]
 
 
+@njit(cache=True, nogil=True)
+def _visit_runs(pain_weight, visit_step):
+    """Per step ``k``, the visits whose recall covers it (``cover_idx[cover_ptr[k]:cover_ptr[k +
+    1]]``) and the visits ending on it (``end_idx[end_ptr[k]:end_ptr[k + 1]]``), each in visit
+    order: the backward pass visits only these instead of every visit at every step."""
+    n_steps, n_visits = pain_weight.shape
+    cover_ptr = np.zeros(n_steps + 1, np.int64)
+    end_ptr = np.zeros(n_steps + 1, np.int64)
+    for k in range(n_steps):
+        for v in range(n_visits):
+            cover_ptr[k + 1] += pain_weight[k, v] != 0.0
+            end_ptr[k + 1] += visit_step[v] == k
+    for k in range(n_steps):
+        cover_ptr[k + 1] += cover_ptr[k]
+        end_ptr[k + 1] += end_ptr[k]
+    cover_idx = np.empty(cover_ptr[n_steps], np.int64)
+    end_idx = np.empty(end_ptr[n_steps], np.int64)
+    for k in range(n_steps):
+        c = cover_ptr[k]
+        e = end_ptr[k]
+        for v in range(n_visits):
+            if pain_weight[k, v] != 0.0:
+                cover_idx[c] = v
+                c += 1
+            if visit_step[v] == k:
+                end_idx[e] = v
+                e += 1
+    return cover_ptr, cover_idx, end_ptr, end_idx
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _back(agents, p, sg_scale, cal, states, pain_weight, visit_step, g_week, g_vstate, out):
     n_steps = cal.dt.shape[0]
-    n_visits = pain_weight.shape[1]
+    cover_ptr, cover_idx, end_ptr, end_idx = _visit_runs(pain_weight, visit_step)
     for i in range(agents.traits.shape[1]):
         x = load_traits(agents.traits[:, i])
         a = agents.arm[i]
@@ -182,12 +210,13 @@ def _back(agents, p, sg_scale, cal, states, pain_weight, visit_step, g_week, g_v
         gp = np.zeros(N_PARAMS)
         g_sg = 0.0
         for k in range(n_steps - 1, -1, -1):
+            # Only the visits that read this step (a zero weight adds nothing: same sums).
             gpain = 0.0
-            for v in range(n_visits):
-                gpain += pain_weight[k, v] * g_week[i, v]
-                if visit_step[v] == k:  # every visit ending on this step (several may share it)
-                    for f in range(N_STATE):
-                        lam[f] += g_vstate[f, i, v]
+            for j in range(cover_ptr[k], cover_ptr[k + 1]):
+                gpain += pain_weight[k, cover_idx[j]] * g_week[i, cover_idx[j]]
+            for j in range(end_ptr[k], end_ptr[k + 1]):  # every visit ending on this step
+                for f in range(N_STATE):
+                    lam[f] += g_vstate[f, i, end_idx[j]]
             s = load_state(states[i, k])
             z = _shocks(p, x, cal, a, k, on)
             gs = load_state(lam)
@@ -208,12 +237,10 @@ def _back(agents, p, sg_scale, cal, states, pain_weight, visit_step, g_week, g_v
                 d = _drive(cal, a, k, on, sg_scale, dt)
                 g_s, g_x, g_p, g_z, g_d = daily_step_vjp_inline(s, x, d, z, p, gs, gpain)
             g_sg += g_d.self_guided * cal.self_guided[a, k] * on
-            for f in range(N_STATE):
-                lam[f] = g_s[f]
-            for f in range(N_TRAITS):
-                gx[f] += g_x[f]
-            for f in range(N_PARAMS):
-                gp[f] += g_p[f]
+            # literal-index stores: a loop over a tuple's items compiles to a jump table
+            store_row(lam, g_s)
+            add_to_row(gx, g_x)
+            add_to_row(gp, g_p)
             # through the expected shocks (see _shocks)
             gx[_X_ADHERENCE] += g_z.adhere
             gp[_P_FLARE_RATE] += g_z.flare * cal.flare_mult[a, k] * cal.dt[k]

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba.extending import register_jitable
 
-from ..jit import njit, row_tuple
+from ..jit import njit, row_tuple, store_row
 from ._math import exp, expm1, maximum, minimum, off, power, sqrt
 
 __all__ = [
@@ -131,8 +131,7 @@ def load_traits(row):
 @njit(inline="always", cache=True)
 def store_state(row, s):
     """Write :class:`State` ``s`` into a patient's row of a state table."""
-    for k in range(N_STATE):
-        row[k] = s[k]
+    store_row(row, s)
 
 
 def expected_shocks(flare_probability, attendance, adherence):
