@@ -155,6 +155,15 @@ def njit(*args, cache: bool = False, **options):
     return wrap
 
 
+def _item_pointer(context, builder, arrty, ary, k: int):
+    """Pointer to item ``k`` (a literal index, no bounds check) of a 1-D array in generated
+    code: what :func:`row_tuple`, :func:`store_row` and :func:`add_to_row` read or write."""
+    from numba.core import cgutils, types
+
+    index = [context.get_constant(types.intp, k)]
+    return cgutils.get_item_pointer(context, builder, arrty, ary, index, wraparound=False)
+
+
 @numba.extending.intrinsic
 def row_tuple(typingctx, row, length):
     """The first ``length`` (a literal) items of a 1-D array as a tuple, one load each (compiled
@@ -163,7 +172,7 @@ def row_tuple(typingctx, row, length):
     ``numba.np.unsafe.ndarray.to_fixed_tuple`` fills its tuple in a run-time loop of
     ``tuple_setitem``, which copies the whole tuple at each step: for the 23 parameters that
     was 250 ns per call, most of the engine's per-visit cost."""
-    from numba.core import cgutils, types
+    from numba.core import types
     from numba.core.errors import RequireLiteralValue, TypingError
     from numba.np.arrayobj import load_item
 
@@ -177,13 +186,10 @@ def row_tuple(typingctx, row, length):
     def codegen(context, builder, signature, args):
         arrty = signature.args[0]
         ary = context.make_array(arrty)(context, builder, args[0])
-        items = []
-        for k in range(size):
-            ptr = cgutils.get_item_pointer(
-                context, builder, arrty, ary, [context.get_constant(types.intp, k)],
-                wraparound=False,
-            )  # fmt: skip
-            items.append(load_item(context, builder, arrty, ptr))
+        items = [
+            load_item(context, builder, arrty, _item_pointer(context, builder, arrty, ary, k))
+            for k in range(size)
+        ]
         return context.make_tuple(builder, tuple_type, items)
 
     return tuple_type(row, length), codegen
@@ -197,7 +203,7 @@ def _row_writer(accumulate: bool):
     compiles to a jump table: an indirect branch per item. In the skeleton's backward pass the
     accumulation of the 31 parameter cotangents that way was about 17% of its time (sampled
     with ``perf``)."""
-    from numba.core import cgutils, types
+    from numba.core import types
     from numba.core.errors import TypingError
     from numba.np.arrayobj import load_item, store_item
 
@@ -216,10 +222,7 @@ def _row_writer(accumulate: bool):
             arrty, tupty = signature.args
             ary = context.make_array(arrty)(context, builder, args[0])
             for k in range(size):
-                ptr = cgutils.get_item_pointer(
-                    context, builder, arrty, ary, [context.get_constant(types.intp, k)],
-                    wraparound=False,
-                )  # fmt: skip
+                ptr = _item_pointer(context, builder, arrty, ary, k)
                 item = builder.extract_value(args[1], k)
                 item = context.cast(builder, item, tupty.types[k], arrty.dtype)
                 if accumulate:

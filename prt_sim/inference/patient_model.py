@@ -307,12 +307,17 @@ def build_patient_model(
         # and their beta-binomial terms (log-gamma values, digamma gradients) are most of the
         # observation model's cost.
         per_agent = pt.zeros(n_agents)
-        pa, pv = np.nonzero(~np.isnan(obs["pain_avg"][agent_pat]))
-        y = obs["pain_avg"][agent_pat][pa, pv]
+
+        def variability_at(agents):  # the observed entries' variability, or the population's
+            return None if var_agent is None else var_agent[agents]
+
+        y_all = obs["pain_avg"][agent_pat]
+        pa, pv = np.nonzero(~np.isnan(y_all))
+        y = y_all[pa, pv]
         hi_e = np.where(y >= 10, 50.0, y + 0.5)
         lo_e = np.where(y <= 0, -50.0, y - 0.5)
         reported = survey_adjusted(week, p_sym, visits)  # the weekly surveys' mode offset
-        sd = report_noise_sd(p_sym, None if var_agent is None else var_agent[pa])
+        sd = report_noise_sd(p_sym, variability_at(pa))
         mu = reported[pa, pv]
         ll_pain = logdiffexp(normal_lcdf(mu, sd, hi_e), normal_lcdf(mu, sd, lo_e))
         per_agent = pt.inc_subtensor(per_agent[pa], ll_pain)
@@ -330,9 +335,7 @@ def build_patient_model(
                 continue
             k = np.clip(np.round((yv[qa, qv] - ins.offset) / ins.step), 0, ins.n_points)
             q = pt.clip(reading[qa, qv], 0.01, 0.99)  # keeps the beta-binomial numerically finite
-            var = questionnaire_noise_var(
-                p_sym, getattr(p_sym, ins.pain_state), None if var_agent is None else var_agent[qa]
-            )
+            var = questionnaire_noise_var(p_sym, getattr(p_sym, ins.pain_state), variability_at(qa))
             conc = pt.maximum(q * (1 - q) / pt.maximum(var, 1e-6) - 1.0, 2.0)
             bb = pm.BetaBinomial.dist(alpha=q * conc, beta=(1 - q) * conc, n=ins.n_points)
             per_agent = pt.inc_subtensor(per_agent[qa], pm.logp(bb, k.astype(np.int64)))
